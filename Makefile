@@ -1,0 +1,111 @@
+# Makefile: builds the library (build/libssm.a), the trainers, benchmarks and tests.
+#
+#   make              library + every binary into build/
+#   make test         build and run every test; ends with "N passed, N failed[, N skipped]"
+#   make bench        build the benchmarks (run them from build/)
+#   make fuzz         libFuzzer targets (clang) into build/fuzz/
+#   make format       clang-format every source file in place
+#   NO_CUDA=1         CPU-only build even when nvcc is present
+#   SANITIZE=1        address + undefined-behaviour sanitizers (into build-sanitize/)
+
+CXX      ?= g++
+CXXFLAGS ?= -O2 -march=native
+CXXFLAGS += -std=c++17 -Wall -Wextra -pthread -I. -MMD -MP
+LDFLAGS  += -pthread
+BUILD    := build
+
+ifeq ($(SANITIZE),1)
+  BUILD    := build-sanitize
+  CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS  += -fsanitize=address,undefined
+endif
+
+# ---- CUDA detection ----------------------------------------------------------------------
+NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(NO_CUDA),1)
+  NVCC :=
+endif
+CU_SRC := $(wildcard tensor/*.cu cuda/*.cu autograd/*.cu mamba/*.cu s4/*.cu)
+ifneq ($(NVCC),)
+  CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
+  NVCCFLAGS  ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
+  NVCCFLAGS  += -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP
+  CXXFLAGS   += -DSSM_CUDA -I$(CUDA_HOME)/include
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcudart
+  CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+  BUILD_KIND := CUDA (nvcc: $(NVCC); $(words $(CU_SRC)) .cu files)
+else
+  CU_OBJ     :=
+  BUILD_KIND := CPU only ($(if $(filter 1,$(NO_CUDA)),NO_CUDA=1,nvcc not found))
+endif
+
+# ---- sources ----------------------------------------------------------------------------
+LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp cuda/*.cpp)
+LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_OBJ)
+LIB       := $(BUILD)/libssm.a
+TRAIN_SRC := $(wildcard train/*.cpp)
+BENCH_SRC := $(wildcard bench/*.cpp)
+TEST_SRC  := $(wildcard tests/*.cpp)
+TRAINERS  := $(TRAIN_SRC:train/%.cpp=$(BUILD)/%)
+BENCHES   := $(BENCH_SRC:bench/%.cpp=$(BUILD)/%)
+TEST_BIN  := $(BUILD)/run_tests
+DOCTEST_H := /usr/include/doctest/doctest.h
+
+.PHONY: all test bench fuzz format clean banner check-doctest
+all: banner $(LIB) $(TRAINERS) $(BENCHES)
+
+banner:
+	@echo "build: $(BUILD_KIND) -> $(BUILD)/"
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/%: train/%.cpp $(LIB)
+	$(CXX) $(CXXFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%: bench/%.cpp $(LIB)
+	$(CXX) $(CXXFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
+bench: banner $(BENCHES)
+
+# ---- tests ------------------------------------------------------------------------------
+check-doctest:
+	@test -f $(DOCTEST_H) || { echo "error: $(DOCTEST_H) not found. The tests use doctest from Debian's doctest-dev: sudo apt-get install -y doctest-dev"; exit 1; }
+
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
+$(BUILD)/obj/tests/%.o: tests/%.cpp | check-doctest
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB)
+	$(CXX) $(CXXFLAGS) $(TEST_OBJ) $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
+
+test: check-doctest banner all $(TEST_BIN)
+	@bash tests/run.sh $(TEST_BIN)
+
+# ---- fuzzing (clang + libFuzzer from libclang-rt-14-dev) -----------------------------------
+FUZZ_CXX   ?= clang++
+FUZZ_FLAGS := -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC   := $(wildcard tests/fuzz/*.cpp)
+FUZZ_DEPS  := $(wildcard data/*.cpp tensor/*.cpp tensor/cpu/*.cpp)
+fuzz: $(FUZZ_SRC:tests/fuzz/%.cpp=build/fuzz/%)
+build/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) $< $(FUZZ_DEPS) -o $@ -pthread
+
+format:
+	clang-format -i $(shell find tensor autograd cuda data mamba s4 train tests bench -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
+
+clean:
+	rm -rf build build-sanitize
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

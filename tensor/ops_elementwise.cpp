@@ -1,0 +1,115 @@
+// ops_elementwise.cpp: checks and device dispatch of the elementwise ops; the loops are in
+// tensor/cpu/elementwise.cpp.
+#include <string>
+
+#include "tensor/cpu/elementwise.h"
+#include "tensor/ops.h"
+
+namespace ssm {
+
+const char* unary_name(UnaryOp op) {
+  static const char* names[] = {"neg",     "exp",  "log",     "sqrt",     "rsqrt",
+                                "abs",     "sign", "square",  "reciprocal", "sin",
+                                "cos",     "tanh", "sigmoid", "relu",     "silu",
+                                "softplus", "gelu_tanh", "gelu_erf", "erf", "log1p", "expm1"};
+  return names[static_cast<int>(op)];
+}
+
+const char* binary_name(BinaryOp op) {
+  static const char* names[] = {"add",     "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq",      "ne",  "lt",  "le",  "gt",  "ge"};
+  return names[static_cast<int>(op)];
+}
+
+void check_defined(const Tensor& t, const char* op) {
+  if (!t.defined()) throw std::invalid_argument(std::string(op) + ": got an undefined tensor");
+}
+
+void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op) {
+  check_defined(a, op);
+  check_defined(b, op);
+  if (a.dtype() != b.dtype())
+    throw std::invalid_argument(std::string(op) + ": dtypes differ (" + a.describe() + " vs " +
+                                b.describe() + "); convert one with .to(dtype)");
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": devices differ (" + a.describe() + " vs " +
+                                b.describe() + ")");
+}
+
+// Ops that only make sense on real numbers refuse int64 input.
+static bool unary_allows_int(UnaryOp op) {
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign ||
+         op == UnaryOp::Square;
+}
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  check_defined(x, unary_name(op));
+  if (!is_floating(x.dtype()) && !unary_allows_int(op))
+    throw std::invalid_argument(std::string(unary_name(op)) +
+                                ": expected a float32 or float64 tensor, got " + x.describe());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  check_cpu(x, unary_name(op));
+  cpu::unary(op, x, out);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_same_dtype_device(a, b, name);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  check_cpu(a, name);
+  cpu::binary(op, a.expand(shape), b.expand(shape), out);
+  return out;
+}
+
+Tensor binary_scalar(BinaryOp op, const Tensor& a, double s) {
+  check_defined(a, binary_name(op));
+  return binary(op, a, Tensor::scalar(s, a.dtype(), a.device()));
+}
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check_defined(x, "clamp");
+  if (lo > hi)
+    throw std::invalid_argument("clamp: lo " + std::to_string(lo) + " > hi " +
+                                std::to_string(hi));
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  check_cpu(x, "clamp");
+  cpu::clamp(x, lo, hi, out);
+  return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_dtype_device(a, b, "where");
+  check_defined(cond, "where");
+  if (cond.device() != a.device())
+    throw std::invalid_argument("where: condition on " + cond.device().str() + ", values on " +
+                                a.device().str());
+  const Shape shape =
+      broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  check_cpu(a, "where");
+  cpu::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  check_defined(x, "masked_fill");
+  check_defined(mask, "masked_fill");
+  if (broadcast_shapes(x.shape(), mask.shape(), "masked_fill") != x.shape())
+    throw std::invalid_argument("masked_fill: mask of shape " + shape_str(mask.shape()) +
+                                " does not broadcast to the input's shape " +
+                                shape_str(x.shape()));
+  return where(mask, Tensor::scalar(value, x.dtype(), x.device()), x);
+}
+
+void add_(Tensor& dst, const Tensor& src) {
+  check_same_dtype_device(dst, src, "add_");
+  if (broadcast_shapes(dst.shape(), src.shape(), "add_") != dst.shape())
+    throw std::invalid_argument("add_: cannot accumulate shape " + shape_str(src.shape()) +
+                                " into shape " + shape_str(dst.shape()));
+  check_cpu(dst, "add_");
+  cpu::add_(dst, src.expand(dst.shape()));
+}
+
+} // namespace ssm

@@ -1,0 +1,37 @@
+// helpers.h: small comparisons shared by the test files.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ssm::test {
+
+// max_i |a_i - b_i| / (atol + rtol * |b_i|): <= 1 means every element is within tolerance.
+inline double normalized_error(const Tensor& a, const Tensor& b, double atol, double rtol) {
+  REQUIRE(a.shape() == b.shape());
+  std::vector<double> va = a.to_doubles(), vb = b.to_doubles();
+  double worst = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    double e = std::fabs(va[i] - vb[i]) / (atol + rtol * std::fabs(vb[i]));
+    if (!(e <= worst)) worst = e; // NaN propagates as a failure
+  }
+  return worst;
+}
+
+// Checks shape and every value of `t` against `expected` (row-major).
+inline void check_values(const Tensor& t, const std::vector<double>& expected,
+                         double tol = 1e-6) {
+  std::vector<double> got = t.to_doubles();
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
+  }
+}
+
+} // namespace ssm::test
