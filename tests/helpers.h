@@ -23,14 +23,18 @@ inline double normalized_error(const Tensor& a, const Tensor& b, double atol, do
   return worst;
 }
 
-// Checks shape and every value of `t` against `expected` (row-major).
+// Checks every value of `t` against `expected` (row-major): relative tolerance `tol`
+// (doctest::Approx), or bit-exact equality when tol is 0.
 inline void check_values(const Tensor& t, const std::vector<double>& expected,
                          double tol = 1e-6) {
   std::vector<double> got = t.to_doubles();
   REQUIRE(got.size() == expected.size());
   for (size_t i = 0; i < got.size(); ++i) {
     INFO("element " << i);
-    CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
+    if (tol == 0)
+      CHECK(got[i] == expected[i]);
+    else
+      CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
   }
 }
 
