@@ -40,10 +40,13 @@ else
 endif
 
 # ---- sources ----------------------------------------------------------------------------
-LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp cuda/*.cpp)
+# train/train_*.cpp are programs; the other train/*.cpp are the pieces they share (flags,
+# progress bar, metrics log, plots, checkpoints) and go into the library.
+TRAIN_SRC := $(wildcard train/train_*.cpp)
+LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp cuda/*.cpp) \
+             $(filter-out $(TRAIN_SRC),$(wildcard train/*.cpp))
 LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_OBJ)
 LIB       := $(BUILD)/libssm.a
-TRAIN_SRC := $(wildcard train/*.cpp)
 BENCH_SRC := $(wildcard bench/*.cpp)
 TEST_SRC  := $(wildcard tests/*.cpp)
 TRAINERS  := $(TRAIN_SRC:train/%.cpp=$(BUILD)/%)
@@ -96,7 +99,8 @@ test: check-doctest banner all $(TEST_BIN)
 FUZZ_CXX   ?= clang++
 FUZZ_FLAGS := -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC   := $(wildcard tests/fuzz/*.cpp)
-FUZZ_DEPS  := $(wildcard data/*.cpp tensor/*.cpp tensor/cpu/*.cpp)
+# The file-format code under test and the tensor layer it builds on (no autograd).
+FUZZ_DEPS  := data/json.cpp data/safetensors.cpp data/atomic_file.cpp $(wildcard tensor/*.cpp tensor/cpu/*.cpp)
 fuzz: $(FUZZ_SRC:tests/fuzz/%.cpp=build/fuzz/%)
 build/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
