@@ -1,0 +1,93 @@
+// parallel.h: parallel_for, the one way the CPU loops use several cores.
+//
+// parallel_for(begin, end, grain, fn) splits the index range [begin, end) into
+//     chunks = min(num_threads(), (end - begin) / grain)
+// contiguous pieces of nearly equal length (each at least `grain` long) and calls fn(lo, hi)
+// once per piece: the first on the calling thread, the others on fresh std::threads. It
+// returns when every piece is done. With one chunk (a range shorter than two grains, or one
+// thread) fn(begin, end) runs inline and no thread is started.
+//
+// Threads are started per call rather than kept in a pool: that costs some tens of
+// microseconds, so `grain` should make one piece worth at least that much work.
+//
+// Determinism: the chunking only decides which thread handles which indices. A loop whose
+// output element i is computed from i alone (each output written by exactly one index, any
+// sum inside it taken in a fixed order) gives the same bits for every thread count.
+//
+// Nesting: a parallel_for reached from inside a piece runs inline, so an op that splits its
+// batch loop may call one that splits its own loop without oversubscribing the cores.
+//
+// Exceptions: if pieces throw, the first exception (in piece order) is rethrown to the caller
+// after every piece has finished.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace ssm::cpu {
+
+// True on a thread that is running a piece of a parallel_for.
+inline thread_local bool in_parallel_region = false;
+
+// The environment variable SSM_NUM_THREADS when set (a positive integer), else the number of
+// hardware threads. Read at every call, so a benchmark or test can change it with setenv().
+inline int num_threads() {
+  if (const char* text = std::getenv("SSM_NUM_THREADS")) {
+    char* end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || value < 1 || value > 4096)
+      throw std::invalid_argument(std::string("SSM_NUM_THREADS: expected an integer in ") +
+                                  "[1, 4096], got '" + text + "'");
+    return static_cast<int>(value);
+  }
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : static_cast<int>(hardware);
+}
+
+template <typename Fn>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
+  const int64_t length = end - begin;
+  if (length <= 0) return;
+  const int64_t min_piece = grain < 1 ? 1 : grain;
+  int64_t chunks = length / min_piece;
+  if (in_parallel_region) chunks = 1;
+  if (chunks > 1) chunks = std::min<int64_t>(chunks, num_threads());
+  if (chunks <= 1) {
+    fn(begin, end);
+    return;
+  }
+  // Piece c covers [begin + length*c/chunks, begin + length*(c+1)/chunks).
+  auto piece_start = [&](int64_t c) { return begin + length * c / chunks; };
+  std::vector<std::exception_ptr> errors(chunks);
+  auto run_piece = [&](int64_t c) {
+    in_parallel_region = true;
+    try {
+      fn(piece_start(c), piece_start(c + 1));
+    } catch (...) {
+      errors[c] = std::current_exception();
+    }
+    in_parallel_region = false;
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(chunks - 1);
+  for (int64_t c = 1; c < chunks; ++c) {
+    try {
+      workers.emplace_back(run_piece, c);
+    } catch (const std::system_error&) {
+      run_piece(c); // the system refused another thread: this piece runs here instead
+    }
+  }
+  run_piece(0);
+  for (std::thread& worker : workers) worker.join();
+  for (const std::exception_ptr& error : errors)
+    if (error) std::rethrow_exception(error);
+}
+
+} // namespace ssm::cpu
