@@ -1,6 +1,7 @@
 #include "tensor/tensor.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,7 +23,10 @@ Device parse_device(const std::string& text) {
   if (text == "cuda") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0) {
     const std::string digits = text.substr(5);
-    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit))
+    // At most 9 digits, so that stoi cannot overflow.
+    const auto is_digit = [](unsigned char c) { return std::isdigit(c) != 0; };
+    if (!digits.empty() && digits.size() <= 9 &&
+        std::all_of(digits.begin(), digits.end(), is_digit))
       return Device::cuda(std::stoi(digits));
   }
   throw std::invalid_argument("device: expected cpu, cuda or cuda:N, got '" + text + "'");
@@ -240,7 +244,8 @@ Tensor Tensor::view(const Shape& shape) const {
 
 Tensor Tensor::reshape(const Shape& shape) const {
   check_defined("reshape");
-  return is_contiguous() ? view(shape) : contiguous().view(shape);
+  const Shape resolved = infer_shape(shape, numel(), "reshape", shape_);
+  return is_contiguous() ? view(resolved) : contiguous().view(resolved);
 }
 
 Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
@@ -351,6 +356,9 @@ Tensor Tensor::expand(const Shape& shape) const {
   for (int64_t i = n - 1; i >= 0; --i) {
     int64_t src = i - (n - dim()); // matching dim of this tensor, or < 0 for a new leading dim
     int64_t want = shape[i];
+    if (want < -1)
+      throw std::invalid_argument("expand: negative size " + std::to_string(want) + " in " +
+                                  shape_str(shape));
     if (src < 0) {
       if (want < 0) throw std::invalid_argument("expand: -1 is not allowed for a new dim");
       out_shape[i] = want;
@@ -377,6 +385,9 @@ void Tensor::copy_(const Tensor& src) {
   src.check_defined("copy_");
   check_cpu(*this, "copy_");
   check_cpu(src, "copy_");
+  if (broadcast_shapes(shape_, src.shape_, "copy_") != shape_)
+    throw std::invalid_argument("copy_: cannot copy shape " + shape_str(src.shape_) +
+                                " into shape " + shape_str(shape_));
   const Tensor from = src.expand(shape_);
   dispatch_dtype(dtype_, [&](auto dst_zero) {
     using D = decltype(dst_zero);
@@ -477,6 +488,14 @@ std::vector<double> Tensor::to_doubles() const { return to_vector<double>(); }
 
 // ---- printing ------------------------------------------------------------------------------
 
+// One element: int64 exactly, float32 with 6 significant digits, float64 with 10.
+static void print_value(std::ostream& os, double v, DType dtype) {
+  if (dtype == DType::Int64)
+    os << static_cast<int64_t>(v);
+  else
+    os << std::setprecision(dtype == DType::Float32 ? 6 : 10) << v;
+}
+
 // Prints nested brackets like PyTorch, eliding the middle of any dim longer than 6.
 static void print_values(std::ostream& os, const Tensor& t, std::vector<int64_t>& index,
                          int64_t d) {
@@ -492,11 +511,7 @@ static void print_values(std::ostream& os, const Tensor& t, std::vector<int64_t>
     }
     index[d] = i;
     if (d + 1 == t.dim()) {
-      double v = t.at(index);
-      if (t.dtype() == DType::Int64)
-        os << static_cast<int64_t>(v);
-      else
-        os << std::setprecision(t.dtype() == DType::Float32 ? 6 : 10) << v;
+      print_value(os, t.at(index), t.dtype());
     } else {
       print_values(os, t, index, d + 1);
     }
@@ -508,11 +523,13 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   os << t.describe();
   if (!t.defined() || !t.device().is_cpu()) return os;
   os << "\n";
+  const std::streamsize caller_precision = os.precision();
   std::vector<int64_t> index(t.dim(), 0);
   if (t.dim() == 0)
-    os << t.item();
+    print_value(os, t.item(), t.dtype());
   else
     print_values(os, t, index, 0);
+  os.precision(caller_precision);
   return os;
 }
 
