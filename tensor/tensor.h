@@ -113,8 +113,8 @@ public:
   // ---- copies ----------------------------------------------------------------------------
   Tensor contiguous() const; // this tensor if already contiguous, else a packed copy
   Tensor clone() const;      // always a new contiguous copy
-  Tensor to(DType dtype) const;
-  Tensor to(Device device) const;
+  Tensor to(DType dtype) const;   // this tensor when the dtype already matches, else a copy
+  Tensor to(Device device) const; // likewise for the device
   // Copies `src` into this tensor's elements, broadcasting src to this shape and converting
   // its dtype. Writes through views.
   void copy_(const Tensor& src);

@@ -1,6 +1,8 @@
 #include "tensor/cpu/elementwise.h"
 
 #include <cmath>
+#include <stdexcept>
+#include <type_traits>
 
 #include "tensor/cpu/strided.h"
 
@@ -94,13 +96,29 @@ static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
   case BinaryOp::Add: return map2<T>(a, b, out, [](T x, T y) { return x + y; });
   case BinaryOp::Sub: return map2<T>(a, b, out, [](T x, T y) { return x - y; });
   case BinaryOp::Mul: return map2<T>(a, b, out, [](T x, T y) { return x * y; });
-  case BinaryOp::Div: return map2<T>(a, b, out, [](T x, T y) { return x / y; });
+  case BinaryOp::Div:
+    if constexpr (std::is_integral_v<T>)
+      return map2<T>(a, b, out, [](T x, T y) {
+        if (y == 0) throw std::domain_error("div: integer division by zero");
+        return x / y; // truncates toward zero
+      });
+    else
+      return map2<T>(a, b, out, [](T x, T y) { return x / y; });
   case BinaryOp::Pow:
     return map2<T>(a, b, out, [](T x, T y) {
       return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
     });
-  case BinaryOp::Maximum: return map2<T>(a, b, out, [](T x, T y) { return x > y ? x : y; });
-  case BinaryOp::Minimum: return map2<T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
+  // NaN in either operand gives NaN, as torch.maximum / torch.minimum.
+  case BinaryOp::Maximum:
+    return map2<T>(a, b, out, [](T x, T y) {
+      if (x != x || y != y) return x != x ? x : y; // x != x only for NaN
+      return x > y ? x : y;
+    });
+  case BinaryOp::Minimum:
+    return map2<T>(a, b, out, [](T x, T y) {
+      if (x != x || y != y) return x != x ? x : y;
+      return x < y ? x : y;
+    });
   case BinaryOp::Eq: return map2<T>(a, b, out, [](T x, T y) { return T(x == y); });
   case BinaryOp::Ne: return map2<T>(a, b, out, [](T x, T y) { return T(x != y); });
   case BinaryOp::Lt: return map2<T>(a, b, out, [](T x, T y) { return T(x < y); });
