@@ -167,7 +167,7 @@ Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, DType dtyp
   return random_fill(shape, dtype, gen, device, [&](const std::array<uint32_t, 4>& w, auto) {
     // 64 random bits modulo the range: the bias is below range / 2^64, negligible here.
     uint64_t bits = static_cast<uint64_t>(w[0]) << 32 | w[1];
-    return static_cast<double>(low + static_cast<int64_t>(bits % range));
+    return low + static_cast<int64_t>(bits % range); // exact for any int64 range
   });
 }
 
