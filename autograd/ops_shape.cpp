@@ -81,7 +81,8 @@ Var slice(const Var& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   });
 }
 
-// y = x[start : start + length] along `dim`.
+// y = x[start : start + length] along `dim`, recorded as `op` (narrow, or a piece of split):
+// dy/dx is 1 inside the window, 0 outside.
 static Var narrow_as(const char* op, const Var& x, const Tensor& y, int64_t dim, int64_t start,
                      int64_t length) {
   const Shape x_shape = x.shape();
@@ -106,7 +107,8 @@ Var select(const Var& x, int64_t dim, int64_t index) {
 
 // Piece k is x[start_k : start_k + sizes[k]] along `dim`, start_k = sizes[0] + ... +
 // sizes[k-1]. The engine records one output per op, so each piece is its own narrow-like op;
-// x's gradient is the sum of the pieces' zero-padded gradients, which the engine adds up.
+// x's gradient is the sum of the pieces' zero-padded gradients, which the engine adds up
+// (backward costs one zero tensor of x's shape per piece that carries a gradient).
 std::vector<Var> split(const Var& x, const std::vector<int64_t>& sizes, int64_t dim) {
   const std::vector<Tensor> pieces = ssm::split(x.value(), sizes, dim); // checks the sizes
   const int64_t d = wrap_dim(dim, x.dim(), "split");
