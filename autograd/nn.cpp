@@ -90,7 +90,8 @@ Embedding::Embedding(int64_t num, int64_t dim, Init init) {
   weight = register_parameter("weight", Tensor::randn({num, dim}, init.dtype, init.gen));
 }
 
-LayerNorm::LayerNorm(Shape normalized_shape, double eps_, bool affine, Init init) : eps(eps_) {
+LayerNorm::LayerNorm(Shape shape, double eps_, bool affine, Init init)
+    : normalized_shape(std::move(shape)), eps(eps_) {
   if (normalized_shape.empty())
     throw std::invalid_argument("LayerNorm: normalized_shape must not be empty");
   for (int64_t s : normalized_shape) check_positive("LayerNorm", "normalized_shape", s);

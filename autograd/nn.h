@@ -83,8 +83,9 @@ public:
 class LayerNorm : public Module {
 public:
   LayerNorm(Shape normalized_shape, double eps = 1e-5, bool affine = true, Init init = {});
-  Var forward(const Var& x) const { return layer_norm(x, weight, bias, eps); }
-  Var weight, bias;
+  Var forward(const Var& x) const { return layer_norm(x, normalized_shape, weight, bias, eps); }
+  Var weight, bias; // undefined when !affine
+  Shape normalized_shape;
   double eps;
 };
 

@@ -1,9 +1,11 @@
 // ops_reduce.cpp: sum, mean, max, min, argmax and sum_to_shape over any set of dims.
 //
-// Every reduction is brought to one form: permute the kept dims to the front and the reduced
-// dims to the back, make that contiguous (a copy only when the permutation is not already the
-// memory order), and view it as (outer = product of kept sizes, inner = product of reduced
-// sizes). The CPU loop in tensor/cpu/reduce.cpp then reduces each row of `inner` elements.
+// Every reduction is brought to one form, a contiguous tensor viewed as (pre, inner, post)
+// with the reduced dims in the middle (see tensor/cpu/reduce.h). When x is contiguous and the
+// reduced dims are adjacent (all trailing, all leading, or one block in between), that is a
+// free view. Otherwise the kept dims are permuted to the front and the reduced dims to the
+// back, and that permutation is packed once (post = 1).
+#include <algorithm>
 #include <string>
 
 #include "tensor/cpu/reduce.h"
@@ -13,11 +15,12 @@ namespace ssm {
 
 namespace {
 
-// Which dims a reduction removes, and the shapes before and after.
+// Which dims a reduction removes, the output shape, and the (pre, inner, post) view.
 struct ReducePlan {
   std::vector<bool> reduced; // per input dim
   Shape out_shape;           // with keepdim applied
-  int64_t outer = 1, inner = 1;
+  Tensor source;             // contiguous, viewed as (pre, inner, post)
+  int64_t pre = 1, inner = 1, post = 1;
 };
 
 ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim,
@@ -32,38 +35,46 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, boo
                                   " listed twice");
     plan.reduced[w] = true;
   }
+  int64_t first = ndim, last = -1; // the span of reduced dims
   for (int64_t d = 0; d < ndim; ++d) {
     if (plan.reduced[d]) {
       plan.inner *= x.size(d);
+      first = std::min(first, d);
+      last = d;
       if (keepdim) plan.out_shape.push_back(1);
     } else {
-      plan.outer *= x.size(d);
       plan.out_shape.push_back(x.size(d));
     }
   }
-  return plan;
-}
-
-// x permuted to (kept dims..., reduced dims...) and made contiguous.
-Tensor reduction_layout(const Tensor& x, const ReducePlan& plan) {
+  bool adjacent = true;
+  for (int64_t d = first; d <= last; ++d) adjacent = adjacent && plan.reduced[d];
+  if (adjacent && x.is_contiguous()) {
+    for (int64_t d = 0; d < first && d < ndim; ++d) plan.pre *= x.size(d);
+    for (int64_t d = last + 1; d < ndim; ++d) plan.post *= x.size(d);
+    plan.source = x;
+    return plan;
+  }
   std::vector<int64_t> order;
-  for (int64_t d = 0; d < x.dim(); ++d)
+  for (int64_t d = 0; d < ndim; ++d)
     if (!plan.reduced[d]) order.push_back(d);
-  for (int64_t d = 0; d < x.dim(); ++d)
+  for (int64_t d = 0; d < ndim; ++d)
     if (plan.reduced[d]) order.push_back(d);
-  return x.permute(order).contiguous();
+  plan.source = x.permute(order).contiguous();
+  plan.pre = x.numel() / std::max<int64_t>(plan.inner, 1);
+  if (plan.inner == 0) plan.pre = numel_of(plan.out_shape);
+  return plan;
 }
 
 Tensor reduce_op(cpu::ReduceKind kind, const Tensor& x, const std::vector<int64_t>& dims,
                  bool keepdim, const char* op) {
   check_defined(x, op);
   const ReducePlan plan = plan_reduction(x, dims, keepdim, op);
-  if (kind != cpu::ReduceKind::Sum && plan.inner == 0 && plan.outer > 0)
+  Tensor out = Tensor::empty(plan.out_shape, x.dtype(), x.device());
+  if (kind != cpu::ReduceKind::Sum && plan.inner == 0 && out.numel() > 0)
     throw std::invalid_argument(std::string(op) + ": cannot reduce over an empty dim of " +
                                 x.describe());
-  Tensor out = Tensor::empty(plan.out_shape, x.dtype(), x.device());
   check_cpu(x, op);
-  cpu::reduce(kind, reduction_layout(x, plan), plan.outer, plan.inner, out);
+  cpu::reduce(kind, plan.source, plan.pre, plan.inner, plan.post, out);
   return out;
 }
 
@@ -86,8 +97,14 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   if (!is_floating(x.dtype()))
     throw std::invalid_argument("mean: expected a float32 or float64 tensor, got " +
                                 x.describe());
-  const ReducePlan plan = plan_reduction(x, dims, keepdim, "mean");
-  return div(sum(x, dims, keepdim), static_cast<double>(plan.inner));
+  const Tensor total = sum(x, dims, keepdim);
+  // The number of elements reduced into each output (numel ratio; 0 when x is empty).
+  const int64_t reduced_dims_product = dims.empty() ? x.numel() : [&] {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= x.size(d);
+    return n;
+  }();
+  return div(total, static_cast<double>(reduced_dims_product));
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
@@ -98,7 +115,7 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
                                 " is empty");
   Tensor out = Tensor::empty(plan.out_shape, DType::Int64, x.device());
   check_cpu(x, "argmax");
-  cpu::argmax(reduction_layout(x, plan), plan.outer, plan.inner, out);
+  cpu::argmax(plan.source, plan.pre, plan.inner, plan.post, out);
   return out;
 }
 
