@@ -206,24 +206,29 @@ TEST_CASE("matmul on int64 is exact") {
 
 TEST_CASE("matmul gives the same bits for every thread count") {
   manual_seed(6);
-  // 2 * 130 * 300 * 170 flops: enough for gemm to split across threads. The batch of small
-  // products is split by batch entry instead.
+  // 2 * 130 * 300 * 170 flops: enough for gemm to split C's rows across threads; the wide
+  // product splits its columns. The batch of small products is split by batch entry instead.
   Tensor a = Tensor::randn({130, 300});
   Tensor b = Tensor::randn({170, 300}).transpose(0, 1);
-  Tensor small_a = Tensor::randn({64, 7, 30}, DType::Float64);
-  Tensor small_b = Tensor::randn({64, 30, 13}, DType::Float64);
-  std::vector<float> reference;
+  Tensor wide_a = Tensor::randn({20, 600});
+  Tensor wide_b = Tensor::randn({600, 800});
+  Tensor small_a = Tensor::randn({256, 16, 64}, DType::Float64);
+  Tensor small_b = Tensor::randn({256, 64, 32}, DType::Float64);
+  std::vector<float> reference, wide_reference;
   std::vector<double> small_reference;
   for (const char* threads : {"1", "2", "3", "5"}) {
     ThreadCount scope(threads);
     INFO("SSM_NUM_THREADS = " << threads);
     std::vector<float> got = matmul(a, b).to_vector<float>();
+    std::vector<float> wide_got = matmul(wide_a, wide_b).to_vector<float>();
     std::vector<double> small_got = bmm(small_a, small_b).to_vector<double>();
     if (reference.empty()) {
       reference = got;
+      wide_reference = wide_got;
       small_reference = small_got;
     }
     CHECK(got == reference);
+    CHECK(wide_got == wide_reference);
     CHECK(small_got == small_reference);
   }
 }

@@ -253,42 +253,63 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
-template <typename T>
-static std::unique_ptr<T, FreeDeleter> aligned_buffer(int64_t count) {
-  const size_t bytes = (static_cast<size_t>(count) * sizeof(T) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  return std::unique_ptr<T, FreeDeleter>(static_cast<T*>(p));
-}
-
 static int64_t round_up(int64_t x, int64_t multiple) {
   return (x + multiple - 1) / multiple * multiple;
 }
 
-// C[m0:m1, n0:n1] of the product, on the calling thread.
+// Elements of the A~ and B~ buffers that gemm_block needs for a rows x cols piece of C, each
+// rounded up to whole 64-byte lines so that B~ starts aligned right after A~.
 template <typename T>
-static void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+struct PackingSizes {
+  int64_t a, b;
+  PackingSizes(int64_t rows, int64_t cols, int64_t K) {
+    using Bk = Blocking<T>;
+    const int64_t line = 64 / int64_t(sizeof(T));
+    const int64_t kc = std::min(Bk::KC, K);
+    a = round_up(std::min(Bk::MC, round_up(rows, Bk::MR)) * kc, line);
+    b = round_up(kc * std::min(Bk::NC, round_up(cols, Bk::NR)), line);
+  }
+};
+
+// The calling thread's packing memory, 64-byte aligned, kept from one call to the next and
+// grown when a call needs more: allocating the few MiB afresh in every call cost page faults
+// that made a 512^3 product up to 2x slower.
+template <typename T>
+static T* workspace(int64_t count) {
+  thread_local std::unique_ptr<T, FreeDeleter> buffer;
+  thread_local int64_t capacity = 0;
+  if (count > capacity) {
+    buffer.reset();
+    capacity = 0;
+    const size_t bytes = static_cast<size_t>(round_up(count * int64_t(sizeof(T)), 64));
+    buffer.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) throw std::bad_alloc();
+    capacity = count;
+  }
+  return buffer.get();
+}
+
+// C[m0:m1, n0:n1] of the product, on the calling thread, packing into a_packed and b_packed
+// (PackingSizes(m1 - m0, n1 - n0, K) elements each, at least).
+template <typename T>
+static void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                       T* a_packed, T* b_packed) {
   using Bk = Blocking<T>;
-  const int64_t kc_max = std::min(Bk::KC, g.K);
-  const int64_t mc_max = std::min(Bk::MC, round_up(m1 - m0, Bk::MR));
-  const int64_t nc_max = std::min(Bk::NC, round_up(n1 - n0, Bk::NR));
-  auto a_packed = aligned_buffer<T>(mc_max * kc_max);
-  auto b_packed = aligned_buffer<T>(kc_max * nc_max);
   for (int64_t jc = n0; jc < n1; jc += Bk::NC) {
     const int64_t nc = std::min(Bk::NC, n1 - jc);
     for (int64_t pc = 0; pc < g.K; pc += Bk::KC) {
       const int64_t kc = std::min(Bk::KC, g.K - pc);
       // The first KC block overwrites C unless accumulating; later blocks add to it.
       const bool load_c = g.accumulate || pc > 0;
-      pack_b(g, pc, kc, jc, nc, b_packed.get());
+      pack_b(g, pc, kc, jc, nc, b_packed);
       for (int64_t ic = m0; ic < m1; ic += Bk::MC) {
         const int64_t mc = std::min(Bk::MC, m1 - ic);
-        pack_a(g, ic, mc, pc, kc, a_packed.get());
+        pack_a(g, ic, mc, pc, kc, a_packed);
         for (int64_t jr = 0; jr < nc; jr += Bk::NR) {
-          const T* b_panel = b_packed.get() + jr * kc;
+          const T* b_panel = b_packed + jr * kc;
           const int64_t cols = std::min(Bk::NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += Bk::MR) {
-            const T* a_panel = a_packed.get() + ir * kc;
+            const T* a_panel = a_packed + ir * kc;
             const int64_t rows = std::min(Bk::MR, mc - ir);
             T* c_tile = g.C + (ic + ir) * g.ldc + jc + jr;
             // The tile below is next; where that one is partial or absent, the tile prefetches
@@ -318,17 +339,27 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, bool trans_a
   using Bk = Blocking<T>;
   const GemmArgs<T> g{M, N, K, A, lda, trans_a, B, ldb, trans_b, C, ldc, accumulate};
   // Split C along its longer side, in whole micro-panels, into pieces of at least
-  // gemm_flops_per_thread flops.
+  // gemm_flops_per_thread flops, each with its own part of the workspace.
   const bool split_rows = M / Bk::MR >= N / Bk::NR;
   const int64_t panel = split_rows ? Bk::MR : Bk::NR;
   const int64_t panels = split_rows ? (M + Bk::MR - 1) / Bk::MR : (N + Bk::NR - 1) / Bk::NR;
   const int64_t flops_per_panel = 2 * panel * (split_rows ? N : M) * K;
-  const int64_t grain = gemm_flops_per_thread / flops_per_panel + 1;
-  parallel_for(0, panels, grain, [&](int64_t lo, int64_t hi) {
-    if (split_rows)
-      gemm_block(g, lo * panel, std::min(M, hi * panel), 0, N);
-    else
-      gemm_block(g, 0, M, lo * panel, std::min(N, hi * panel));
+  const int64_t pieces = parallel_pieces(panels, gemm_flops_per_thread / flops_per_panel + 1);
+  const int64_t widest = (panels + pieces - 1) / pieces * panel;
+  const PackingSizes<T> sizes(split_rows ? widest : M, split_rows ? N : widest, K);
+  T* const packing = workspace<T>(pieces * (sizes.a + sizes.b));
+  parallel_for(0, pieces, 1, [&](int64_t first, int64_t last) {
+    for (int64_t p = first; p < last; ++p) {
+      // Piece p covers panels [panels * p / pieces, panels * (p + 1) / pieces).
+      const int64_t lo = panels * p / pieces * panel;
+      const int64_t hi = panels * (p + 1) / pieces * panel;
+      T* const a_packed = packing + p * (sizes.a + sizes.b);
+      T* const b_packed = a_packed + sizes.a;
+      if (split_rows)
+        gemm_block(g, lo, std::min(M, hi), 0, N, a_packed, b_packed);
+      else
+        gemm_block(g, 0, M, lo, std::min(N, hi), a_packed, b_packed);
+    }
   });
 }
 

@@ -51,14 +51,20 @@ inline int num_threads() {
   return hardware == 0 ? 1 : static_cast<int>(hardware);
 }
 
+// The number of pieces parallel_for(begin, begin + length, grain, fn) runs: 1 inside a
+// piece, else min(num_threads(), length / grain), at least 1. A caller that prepares state
+// per piece (scratch buffers) sizes it with this and then runs parallel_for(0, pieces, 1, ...).
+inline int64_t parallel_pieces(int64_t length, int64_t grain) {
+  const int64_t pieces = length / (grain < 1 ? 1 : grain);
+  if (in_parallel_region || pieces <= 1) return 1;
+  return std::min<int64_t>(pieces, num_threads());
+}
+
 template <typename Fn>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
   const int64_t length = end - begin;
   if (length <= 0) return;
-  const int64_t min_piece = grain < 1 ? 1 : grain;
-  int64_t chunks = length / min_piece;
-  if (in_parallel_region) chunks = 1;
-  if (chunks > 1) chunks = std::min<int64_t>(chunks, num_threads());
+  const int64_t chunks = parallel_pieces(length, grain);
   if (chunks <= 1) {
     fn(begin, end);
     return;
