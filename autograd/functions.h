@@ -108,7 +108,11 @@ Var mse_loss(const Var& input, const Var& target, Reduction reduction = Reductio
 // weight (num_embeddings, dim), indices int64 of any shape -> (..., dim).
 Var embedding(const Var& weight, const Tensor& indices);
 // Normalise over the last weight.dim() dims: (x - mean) / sqrt(var + eps) * weight + bias.
+// weight and bias may be undefined (no affine); with both undefined this normalises over the
+// last dim only, and the overload below takes the normalised dims explicitly.
 Var layer_norm(const Var& x, const Var& weight, const Var& bias, double eps = 1e-5);
+Var layer_norm(const Var& x, const Shape& normalized_shape, const Var& weight, const Var& bias,
+               double eps = 1e-5);
 // x / sqrt(mean(x^2) + eps) * weight over the last dim.
 Var rms_norm(const Var& x, const Var& weight, double eps = 1e-5);
 // x (batch, in_channels, length), weight (out_channels, in_channels / groups, kernel),
