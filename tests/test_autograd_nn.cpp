@@ -465,8 +465,8 @@ TEST_CASE("conv1d: bad arguments raise errors naming the op and shapes") {
                        doctest::Contains("conv1d: bias of shape [5]"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv1d(x, Var(rand64({6, 2, 4}, 145)), Var(), 1, 0, 2, 2),
                        doctest::Contains("conv1d: output length"), std::invalid_argument);
-  CHECK_THROWS_WITH_AS(conv1d(Var(rand64({4, 5}, 146)), w, Var()), doctest::Contains("input [4, 5]"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv1d(Var(rand64({4, 5}, 146)), w, Var()),
+                       doctest::Contains("input [4, 5]"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv1d(x, w, Var(), 0, 0, 1, 2), doctest::Contains("conv1d: stride"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(conv1d(x, w, Var(), 1, -1, 1, 2), doctest::Contains("conv1d: padding"),
@@ -562,4 +562,47 @@ TEST_CASE("attention: mismatched shapes raise errors naming the op") {
                        doctest::Contains("batch dims do not broadcast"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(scaled_dot_product_attention(Var(rand64({4}, 187)), q, q, false),
                        doctest::Contains("at least 2 dims"), std::invalid_argument);
+}
+
+TEST_CASE("float32 forward and gradients match float64 for the norms, conv1d and attention") {
+  // Each op runs in float32 and float64 on the same inputs; the float32 results (values and
+  // every input gradient) must agree to float32 rounding, scaled up by the sums inside.
+  using Op = std::function<Var(const std::vector<Var>&)>;
+  struct Case {
+    const char* name;
+    Op op;
+    std::vector<Tensor> inputs;
+  };
+  const std::vector<Case> cases = {
+      {"layer_norm",
+       [](auto& v) { return layer_norm(v[0], v[1], v[2]); },
+       {rand64({5, 33}, 190, -3, 3), rand64({33}, 191), rand64({33}, 192)}},
+      {"rms_norm",
+       [](auto& v) { return rms_norm(v[0], v[1]); },
+       {rand64({5, 33}, 193, -3, 3), rand64({33}, 194)}},
+      {"conv1d",
+       [](auto& v) { return conv1d(v[0], v[1], v[2], 2, 3, 2, 2); },
+       {rand64({3, 4, 37}, 195), rand64({6, 2, 5}, 196), rand64({6}, 197)}},
+      {"attention",
+       [](auto& v) { return scaled_dot_product_attention(v[0], v[1], v[2], true); },
+       {rand64({2, 9, 8}, 198), rand64({2, 11, 8}, 199), rand64({2, 11, 3}, 200)}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    std::vector<Var> v32, v64;
+    for (const Tensor& t : c.inputs) {
+      v32.emplace_back(t.to(DType::Float32), true);
+      v64.emplace_back(t, true);
+    }
+    Var y32 = c.op(v32), y64 = c.op(v64);
+    CHECK(y32.dtype() == DType::Float32);
+    CHECK(test::normalized_error(y32.value(), y64.value(), 1e-5, 1e-4) <= 1);
+    const Tensor g = rand64(y64.shape(), 201);
+    y32.backward(g.to(DType::Float32));
+    y64.backward(g);
+    for (size_t i = 0; i < v32.size(); ++i) {
+      CAPTURE(i);
+      CHECK(test::normalized_error(v32[i].grad(), v64[i].grad(), 1e-4, 1e-4) <= 1);
+    }
+  }
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/nn_accumulate.h"
 #include "tensor/cpu/parallel.h"
 
 namespace ssm::cpu {
@@ -104,17 +105,17 @@ void conv1d_backward_params(const T* x, const T* g, T* dw, T* db, const Conv1dSh
       double db_acc = 0;
       for (int64_t b = 0; b < s.batch; ++b) {
         const T* gr = g + (b * s.out_channels + co) * s.out_length; // (L_out)
-        if (db)
-          for (int64_t t = 0; t < s.out_length; ++t) db_acc += gr[t];
+        if (db) db_acc += sum_in_double(s.out_length, [&](int64_t t) { return double(gr[t]); });
         if (!dw) continue;
         for (int64_t c = 0; c < cin_g; ++c) {
           const T* xr = x + (b * s.in_channels + grp * cin_g + c) * s.length; // (L)
           for (int64_t k = 0; k < s.kernel; ++k) {
             const int64_t shift = k * s.dilation - s.padding;
             const OutputRange r = valid_outputs(shift, s);
-            double dot = 0;
-            for (int64_t t = r.begin; t < r.end; ++t) dot += gr[t] * xr[t * s.stride + shift];
-            dw_acc[c * s.kernel + k] += dot;
+            dw_acc[c * s.kernel + k] += sum_in_double(r.end - r.begin, [&](int64_t i) {
+              const int64_t t = r.begin + i;
+              return double(gr[t]) * double(xr[t * s.stride + shift]);
+            });
           }
         }
       }

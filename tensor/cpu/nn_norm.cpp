@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/cpu/nn_accumulate.h"
 #include "tensor/cpu/parallel.h"
 
 namespace ssm::cpu {
@@ -29,19 +30,17 @@ void norm_forward_typed(NormKind kind, const T* x, const T* w, const T* b, doubl
     for (int64_t row = lo; row < hi; ++row) {
       const T* xr = x + row * n;
       T* yr = y + row * n;
-      double mu = 0;
-      if (kind == NormKind::LayerNorm) {
-        for (int64_t j = 0; j < n; ++j) mu += xr[j];
-        mu /= static_cast<double>(n);
-      }
+      const double mu = kind == NormKind::LayerNorm
+                            ? sum_in_double(n, [&](int64_t j) { return double(xr[j]); }) / double(n)
+                            : 0.0;
       // Two passes (the mean, then squares of centred values) avoid the cancellation of
       // mean(x^2) - mu^2 when |mu| is large against the spread.
-      double var = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        const double centred = xr[j] - mu;
-        var += centred * centred;
-      }
-      var /= static_cast<double>(n);
+      const double var = sum_in_double(n,
+                                       [&](int64_t j) {
+                                         const double centred = xr[j] - mu;
+                                         return centred * centred;
+                                       }) /
+                         double(n);
       const double r = 1.0 / std::sqrt(var + eps);
       const T mu_t = static_cast<T>(mu), r_t = static_cast<T>(r);
       for (int64_t j = 0; j < n; ++j) {
@@ -67,20 +66,15 @@ void norm_backward_typed(NormKind kind, const T* x, const T* w, const T* mean, c
         const T* gr = g + row * n;
         T* dxr = dx + row * n;
         const T mu = mu_of(row), r = rstd[row];
-        double sum_gh = 0, sum_gh_xhat = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          const T gh = w ? gr[j] * w[j] : gr[j];
-          sum_gh += gh;
-          sum_gh_xhat += gh * ((xr[j] - mu) * r);
-        }
+        auto gh = [&](int64_t j) { return w ? gr[j] * w[j] : gr[j]; };
+        auto xhat = [&](int64_t j) { return (xr[j] - mu) * r; };
         const T mean_gh =
-            kind == NormKind::LayerNorm ? static_cast<T>(sum_gh / static_cast<double>(n)) : T(0);
-        const T mean_gh_xhat = static_cast<T>(sum_gh_xhat / static_cast<double>(n));
-        for (int64_t j = 0; j < n; ++j) {
-          const T gh = w ? gr[j] * w[j] : gr[j];
-          const T xhat = (xr[j] - mu) * r;
-          dxr[j] = r * (gh - mean_gh - xhat * mean_gh_xhat);
-        }
+            kind == NormKind::LayerNorm
+                ? T(sum_in_double(n, [&](int64_t j) { return double(gh(j)); }) / double(n))
+                : T(0);
+        const T mean_gh_xhat =
+            T(sum_in_double(n, [&](int64_t j) { return double(gh(j)) * xhat(j); }) / double(n));
+        for (int64_t j = 0; j < n; ++j) dxr[j] = r * (gh(j) - mean_gh - xhat(j) * mean_gh_xhat);
       }
     });
   }

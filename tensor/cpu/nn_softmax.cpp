@@ -23,8 +23,16 @@ int64_t slab_grain(int64_t slab_elements) {
 
 // m[i] = max_j x[j * inner + i] over one slab. NaN never wins a comparison, so it is skipped
 // here and reaches the result through the sum of exponentials instead.
+// (With inner = 1, the softmax along the last dim, a plain loop over one contiguous row keeps
+// the running value in a register instead of in m[0] or s[0].)
 template <typename T>
 void slab_max(const T* x, int64_t n, int64_t inner, T* m) {
+  if (inner == 1) {
+    T best = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < n; ++j) best = x[j] > best ? x[j] : best;
+    m[0] = best;
+    return;
+  }
   std::fill(m, m + inner, -std::numeric_limits<T>::infinity());
   for (int64_t j = 0; j < n; ++j) {
     const T* row = x + j * inner;
@@ -32,13 +40,28 @@ void slab_max(const T* x, int64_t n, int64_t inner, T* m) {
   }
 }
 
-// s[i] = sum_j exp(x[j * inner + i] - m[i]), in double.
+// s[i] = sum_j exp(x[j * inner + i] - m[i]), in double. Each exponential is also stored in e
+// (laid out as x) unless e is null.
 template <typename T>
-void slab_exp_sum(const T* x, int64_t n, int64_t inner, const T* m, double* s) {
+void slab_exp_sum(const T* x, int64_t n, int64_t inner, const T* m, double* s, T* e) {
+  if (inner == 1) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const T v = std::exp(x[j] - m[0]);
+      if (e) e[j] = v;
+      sum += v;
+    }
+    s[0] = sum;
+    return;
+  }
   std::fill(s, s + inner, 0.0);
   for (int64_t j = 0; j < n; ++j) {
     const T* row = x + j * inner;
-    for (int64_t i = 0; i < inner; ++i) s[i] += std::exp(row[i] - m[i]);
+    for (int64_t i = 0; i < inner; ++i) {
+      const T v = std::exp(row[i] - m[i]);
+      if (e) e[j * inner + i] = v;
+      s[i] += v;
+    }
   }
 }
 
@@ -53,7 +76,8 @@ void softmax_forward_typed(const T* x, T* y, int64_t outer, int64_t n, int64_t i
       const T* xo = x + o * slab;
       T* yo = y + o * slab;
       slab_max(xo, n, inner, m.data());
-      slab_exp_sum(xo, n, inner, m.data(), s.data());
+      // softmax keeps the exponentials in y and scales them in place below.
+      slab_exp_sum(xo, n, inner, m.data(), s.data(), log ? nullptr : yo);
       for (int64_t i = 0; i < inner; ++i)
         scale[i] = static_cast<T>(log ? std::log(s[i]) : 1.0 / s[i]);
       for (int64_t j = 0; j < n; ++j) {
@@ -62,7 +86,7 @@ void softmax_forward_typed(const T* x, T* y, int64_t outer, int64_t n, int64_t i
         if (log)
           for (int64_t i = 0; i < inner; ++i) yr[i] = (xr[i] - m[i]) - scale[i];
         else
-          for (int64_t i = 0; i < inner; ++i) yr[i] = std::exp(xr[i] - m[i]) * scale[i];
+          for (int64_t i = 0; i < inner; ++i) yr[i] *= scale[i];
       }
     }
   });
@@ -113,7 +137,7 @@ void cross_entropy_forward_typed(const T* x, const int64_t* t, T* loss, T* lse, 
     for (int64_t o = lo; o < hi; ++o) {
       const T* xo = x + o * slab;
       slab_max(xo, classes, inner, m.data());
-      slab_exp_sum(xo, classes, inner, m.data(), s.data());
+      slab_exp_sum(xo, classes, inner, m.data(), s.data(), static_cast<T*>(nullptr));
       for (int64_t i = 0; i < inner; ++i) {
         const int64_t p = o * inner + i; // position in (outer, inner)
         lse[p] = m[i] + static_cast<T>(std::log(s[i]));
