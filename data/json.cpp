@@ -106,6 +106,7 @@ class JsonParser {
   }
 
   bool at_end() const { return pos_ >= text_.size(); }
+  // The next byte, or '\0' at the end (no token starts with '\0', so it never matches).
   char peek() const { return at_end() ? '\0' : text_[pos_]; }
 
   void skip_whitespace() {
@@ -115,7 +116,7 @@ class JsonParser {
   }
 
   void expect(char c, const char* what) {
-    if (peek() != c || at_end()) fail(what);
+    if (peek() != c) fail(what);
     ++pos_;
   }
 
@@ -163,7 +164,7 @@ class JsonParser {
       result.array_.push_back(parse_value(depth));
       path_.resize(path_length);
       skip_whitespace();
-      if (peek() == ',' && !at_end()) {
+      if (peek() == ',') {
         ++pos_;
         skip_whitespace();
         continue;
@@ -186,7 +187,7 @@ class JsonParser {
     std::unordered_set<std::string> keys;
     const size_t path_length = path_.size();
     while (true) {
-      if (peek() != '"' || at_end()) fail("expected a string key in object");
+      if (peek() != '"') fail("expected a string key in object");
       const size_t key_pos = pos_;
       std::string key = parse_string();
       if (!keys.insert(key).second) {
@@ -201,7 +202,7 @@ class JsonParser {
       path_.resize(path_length);
       result.object_.emplace_back(std::move(key), std::move(value));
       skip_whitespace();
-      if (peek() == ',' && !at_end()) {
+      if (peek() == ',') {
         ++pos_;
         skip_whitespace();
         continue;
@@ -215,7 +216,7 @@ class JsonParser {
     const size_t start = pos_;
     bool integral = true;
     if (peek() == '-') ++pos_;
-    if (peek() == '0' && !at_end()) {
+    if (peek() == '0') {
       ++pos_;
       if (peek() >= '0' && peek() <= '9') fail("expected no leading zeros in a number");
     } else if (peek() >= '1' && peek() <= '9') {
@@ -223,13 +224,13 @@ class JsonParser {
     } else {
       fail("expected a digit");
     }
-    if (peek() == '.' && !at_end()) {
+    if (peek() == '.') {
       integral = false;
       ++pos_;
       if (!(peek() >= '0' && peek() <= '9')) fail("expected a digit after '.'");
       skip_digits();
     }
-    if ((peek() == 'e' || peek() == 'E') && !at_end()) {
+    if (peek() == 'e' || peek() == 'E') {
       integral = false;
       ++pos_;
       if (peek() == '+' || peek() == '-') ++pos_;
@@ -265,7 +266,7 @@ class JsonParser {
     for (int i = 0; i < 4; ++i) {
       const char c = peek();
       uint32_t digit;
-      if (c >= '0' && c <= '9' && !at_end())
+      if (c >= '0' && c <= '9')
         digit = c - '0';
       else if (c >= 'a' && c <= 'f')
         digit = c - 'a' + 10;

@@ -238,7 +238,8 @@ static HeaderEntry parse_entry(const std::string& tensor, const Json& entry,
     bad_file(file, "tensor '" + tensor + "': data_offsets " + range + " have begin > end");
   if (result.end > data_size)
     bad_file(file, "tensor '" + tensor + "': data_offsets " + range +
-                       " end beyond the data section (" + std::to_string(data_size) + " bytes)");
+                       " run past the end of the data section (" + std::to_string(data_size) +
+                       " bytes)");
   const uint64_t length = result.end - result.begin;
   const uint64_t element_size = storage_dtype_size(result.stored);
   if (length % element_size != 0 || length / element_size != static_cast<uint64_t>(result.numel))

@@ -505,7 +505,7 @@ TEST_CASE("safetensors: malformed files are rejected with a message naming the p
        "data_offsets[0] must be a non-negative integer, found string \"0\""},
       {"begin > end", make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8),
        "have begin > end"},
-      {"end beyond the data", make_file(good, 4), "end beyond the data section (4 bytes)"},
+      {"end beyond the data", make_file(good, 4), "run past the end of the data section (4 bytes)"},
       {"wrong byte size for the shape",
        make_file(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
        "hold 8 bytes, but F32 shape [3] needs 3 elements of 4 bytes (wrong size)"},
