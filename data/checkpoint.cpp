@@ -40,10 +40,10 @@ LoadReport load_module(nn::Module& module, const std::string& path, bool strict)
   for (const SafetensorsTensor& entry : file.tensors)
     if (!used.count(entry.name)) report.unexpected.push_back(entry.name);
   if (strict && (!report.missing.empty() || !report.unexpected.empty()))
-    throw std::invalid_argument(path + ": does not match the model" +
-                                (report.missing.empty() ? "" : "; missing: " + join(report.missing)) +
-                                (report.unexpected.empty() ? ""
-                                                           : "; unexpected: " + join(report.unexpected)));
+    throw std::invalid_argument(
+        path + ": does not match the model" +
+        (report.missing.empty() ? "" : "; missing: " + join(report.missing)) +
+        (report.unexpected.empty() ? "" : "; unexpected: " + join(report.unexpected)));
   return report;
 }
 
