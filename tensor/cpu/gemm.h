@@ -31,17 +31,18 @@
 //     latency (4 cycles) on both FMA pipes (2 x 4 = 8 in flight needed).
 //   KC = 256: the B~ micro-panel (KC x NR = 256 x 32 x 4 B = 32 KiB, the same bytes in
 //     float64) takes two thirds of L1 and is reused by every A~ micro-panel of the block,
-//     which stream through the rest (12 KiB each, read in order, so the hardware prefetches
-//     them). Measured on that machine, KC from 192 to 512 lies within 10%; smaller KC loses
-//     more to reloading the C tile, which is also prefetched one tile ahead.
+//     which stream through the rest (12 KiB each, 24 KiB in float64; read in order, so the
+//     hardware prefetches them). Measured on that machine, KC from 192 to 512 lies within
+//     10%; smaller KC loses more to reloading the C tile, which is prefetched one tile ahead.
 //   MC = 504 (252): the A~ block (MC x KC, 504 KiB) fills about half of L2.
 //   NC = 3072 (1536): the B~ block (KC x NC, 3 MiB) sits in L3.
 // On AVX2 the tile is 6 x 16 (6 x 8) in 12 of the 16 ymm registers; without either the
 // kernel is plain C++ on a 4 x 4 tile (also the int64 path).
 //
 // Threads: C is split along its longer side (whole micro-panels) into parallel_for pieces;
-// each thread runs the loops above on its piece with its own packing buffers. Small products
-// run on the calling thread (see parallel.h for the cost of starting threads).
+// each thread runs the loops above on its piece with its own part of a packing workspace,
+// which the calling thread keeps from one call to the next. Products under
+// gemm_flops_per_thread run on the calling thread (parallel.h: starting threads costs).
 //
 // Determinism: every element of C is one chain c = fma(a_ik, b_kj, c) (a*b+c in the plain
 // kernel) over k = 0, 1, ..., K-1, starting from 0 or from C; the C tile is stored and

@@ -31,6 +31,11 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 namespace ssm::cpu {
 
 // True on a thread that is running a piece of a parallel_for.
@@ -60,6 +65,42 @@ inline int64_t parallel_pieces(int64_t length, int64_t grain) {
   return std::min<int64_t>(pieces, num_threads());
 }
 
+// Where a new worker thread may start. On Linux a new thread is queued on its creator's CPU
+// and moves to an idle one only at a later load balance, milliseconds away; a piece shorter
+// than that ran after the caller's piece instead of beside it (measured on the 2-core
+// development machine: two 0.5 ms pieces took 1.0 ms). So the creator keeps each new worker
+// off its own CPU, and the worker, once running, takes back the creator's full CPU set.
+class WorkerPlacement {
+ public:
+#if defined(__linux__)
+  WorkerPlacement() {
+    CPU_ZERO(&allowed_);
+    CPU_ZERO(&elsewhere_);
+    if (sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) return;
+    elsewhere_ = allowed_;
+    const int here = sched_getcpu();
+    if (here >= 0 && here < CPU_SETSIZE) CPU_CLR(here, &elsewhere_);
+    usable_ = CPU_COUNT(&elsewhere_) > 0;
+  }
+  // Called by the creator right after starting `worker`. Placement is only a hint: failures
+  // are ignored.
+  void start_elsewhere(std::thread& worker) const {
+    if (usable_) pthread_setaffinity_np(worker.native_handle(), sizeof(elsewhere_), &elsewhere_);
+  }
+  // Called by the worker when it starts running.
+  void release() const {
+    if (usable_) sched_setaffinity(0, sizeof(allowed_), &allowed_);
+  }
+
+ private:
+  cpu_set_t allowed_, elsewhere_;
+  bool usable_ = false;
+#else
+  void start_elsewhere(std::thread&) const {}
+  void release() const {}
+#endif
+};
+
 template <typename Fn>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
   const int64_t length = end - begin;
@@ -81,11 +122,16 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
     }
     in_parallel_region = false;
   };
+  const WorkerPlacement placement;
   std::vector<std::thread> workers;
   workers.reserve(chunks - 1);
   for (int64_t c = 1; c < chunks; ++c) {
     try {
-      workers.emplace_back(run_piece, c);
+      workers.emplace_back([&, c] {
+        placement.release();
+        run_piece(c);
+      });
+      placement.start_elsewhere(workers.back());
     } catch (const std::system_error&) {
       run_piece(c); // the system refused another thread: this piece runs here instead
     }
