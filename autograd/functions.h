@@ -35,7 +35,7 @@ Var div(const Var& a, const Var& b);
 Var add(const Var& a, double s);
 Var mul(const Var& a, double s);
 Var neg(const Var& x);
-Var pow(const Var& x, double exponent);  // x^p
+Var pow(const Var& x, double exponent);     // x^p
 Var pow(const Var& x, const Var& exponent); // x^y, x > 0 where y's gradient is needed
 Var exp(const Var& x);
 Var log(const Var& x);

@@ -52,12 +52,12 @@ GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
       x[j] = saved;
       const double numeric = (plus - minus) / (2 * options.eps);
       const double a = analytic.reshape({-1}).at({j});
-      const double err = std::fabs(a - numeric) / (options.atol + options.rtol * std::fabs(numeric));
+      const double err =
+          std::fabs(a - numeric) / (options.atol + options.rtol * std::fabs(numeric));
       if (!(err <= worst)) worst = err;
       if (!(err <= 1) && first_failure.empty()) {
         std::ostringstream s;
-        s << "; first failure at element " << j << ": analytic " << a << " vs numeric "
-          << numeric;
+        s << "; first failure at element " << j << ": analytic " << a << " vs numeric " << numeric;
         first_failure = s.str();
       }
     }

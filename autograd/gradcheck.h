@@ -18,9 +18,9 @@
 namespace ssm {
 
 struct GradcheckOptions {
-  double eps = 1e-6;  // finite-difference step (float64)
-  double atol = 1e-5; // absolute tolerance
-  double rtol = 1e-3; // relative tolerance
+  double eps = 1e-6;    // finite-difference step (float64)
+  double atol = 1e-5;   // absolute tolerance
+  double rtol = 1e-3;   // relative tolerance
   uint64_t seed = 1234; // seed of the upstream gradient g
 };
 

@@ -78,8 +78,8 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init)
   check_positive("Linear", "in_features", in);
   check_positive("Linear", "out_features", out);
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  weight = register_parameter(
-      "weight", Tensor::uniform({out, in}, -bound, bound, init.dtype, init.gen));
+  weight =
+      register_parameter("weight", Tensor::uniform({out, in}, -bound, bound, init.dtype, init.gen));
   if (with_bias)
     bias = register_parameter("bias", Tensor::uniform({out}, -bound, bound, init.dtype, init.gen));
 }
@@ -114,13 +114,13 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t
   check_positive("Conv1d", "kernel_size", kernel);
   check_positive("Conv1d", "groups", groups);
   if (in % groups || out % groups)
-    throw std::invalid_argument("Conv1d: in_channels " + std::to_string(in) +
-                                " and out_channels " + std::to_string(out) +
-                                " must be divisible by groups " + std::to_string(groups));
+    throw std::invalid_argument("Conv1d: in_channels " + std::to_string(in) + " and out_channels " +
+                                std::to_string(out) + " must be divisible by groups " +
+                                std::to_string(groups));
   const double fan_in = static_cast<double>(in / groups * kernel);
   const double bound = 1.0 / std::sqrt(fan_in);
-  weight = register_parameter("weight", Tensor::uniform({out, in / groups, kernel}, -bound, bound,
-                                                        init.dtype, init.gen));
+  weight = register_parameter(
+      "weight", Tensor::uniform({out, in / groups, kernel}, -bound, bound, init.dtype, init.gen));
   if (with_bias)
     bias = register_parameter("bias", Tensor::uniform({out}, -bound, bound, init.dtype, init.gen));
 }

@@ -22,7 +22,7 @@
 namespace ssm::nn {
 
 class Module {
-public:
+ public:
   Module() = default;
   virtual ~Module() = default;
   Module(const Module&) = delete;
@@ -41,13 +41,13 @@ public:
   bool is_training() const { return training_; }
   void zero_grad();
 
-protected:
+ protected:
   // Registers a trainable parameter initialised to `value` and returns its Var.
   Var register_parameter(const std::string& name, Tensor value);
   // Registers a child module (a member of the derived class).
   void register_module(const std::string& name, Module& child);
 
-private:
+ private:
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Var>>& out) const;
   std::vector<std::pair<std::string, Var>> params_;
   std::vector<std::pair<std::string, Module*>> children_;
@@ -64,7 +64,7 @@ struct Init {
 // PyTorch's default init: W ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)),
 // b ~ U(-1/sqrt(in), 1/sqrt(in)).
 class Linear : public Module {
-public:
+ public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Init init = {});
   Var forward(const Var& x) const { return linear(x, weight, bias); }
   Var weight, bias; // bias undefined when disabled
@@ -73,7 +73,7 @@ public:
 
 // A lookup table: indices (any shape, int64) -> (..., embedding_dim). Init: N(0, 1).
 class Embedding : public Module {
-public:
+ public:
   Embedding(int64_t num_embeddings, int64_t embedding_dim, Init init = {});
   Var forward(const Tensor& indices) const { return embedding(weight, indices); }
   Var weight; // (num_embeddings, embedding_dim)
@@ -81,7 +81,7 @@ public:
 
 // Normalises over the last dim(s) `normalized_shape`; weight = 1, bias = 0 when affine.
 class LayerNorm : public Module {
-public:
+ public:
   LayerNorm(Shape normalized_shape, double eps = 1e-5, bool affine = true, Init init = {});
   Var forward(const Var& x) const { return layer_norm(x, normalized_shape, weight, bias, eps); }
   Var weight, bias; // undefined when !affine
@@ -91,7 +91,7 @@ public:
 
 // x / sqrt(mean(x^2) + eps) * weight over the last dim; weight = 1.
 class RMSNorm : public Module {
-public:
+ public:
   explicit RMSNorm(int64_t dim, double eps = 1e-5, Init init = {});
   Var forward(const Var& x) const { return rms_norm(x, weight, eps); }
   Var weight;
@@ -101,7 +101,7 @@ public:
 // torch.nn.Conv1d: weight (out, in / groups, kernel), bias (out).
 // PyTorch's default init: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups*kernel.
 class Conv1d : public Module {
-public:
+ public:
   Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
          int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true,
          Init init = {});
@@ -114,7 +114,7 @@ public:
 
 // Inverted dropout with probability p, active only in training mode.
 class Dropout : public Module {
-public:
+ public:
   explicit Dropout(double p, Generator* gen = nullptr);
   Var forward(const Var& x) const { return dropout(x, p, is_training(), gen); }
   double p;

@@ -15,15 +15,17 @@ namespace ssm {
 // y = a + b: dy/da = 1, dy/db = 1.
 Var add(const Var& a, const Var& b) {
   check_inputs("add", {a, b});
-  return make_result("add", ssm::add(a.value(), b.value()), {a, b},
-                     [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
+  return make_result("add", ssm::add(a.value(), b.value()), {a, b}, [](const Tensor& g) {
+    return std::vector<Tensor>{g, g};
+  });
 }
 
 // y = a - b: dy/da = 1, dy/db = -1.
 Var sub(const Var& a, const Var& b) {
   check_inputs("sub", {a, b});
-  return make_result("sub", ssm::sub(a.value(), b.value()), {a, b},
-                     [](const Tensor& g) { return std::vector<Tensor>{g, ssm::neg(g)}; });
+  return make_result("sub", ssm::sub(a.value(), b.value()), {a, b}, [](const Tensor& g) {
+    return std::vector<Tensor>{g, ssm::neg(g)};
+  });
 }
 
 // y = a * b: dy/da = b, dy/db = a.
@@ -126,8 +128,8 @@ Var abs(const Var& x) {
 Var clamp(const Var& x, double lo, double hi) {
   const Tensor xv = x.value();
   return make_result("clamp", ssm::clamp(xv, lo, hi), {x}, [=](const Tensor& g) {
-    const Tensor inside = ssm::mul(binary_scalar(BinaryOp::Ge, xv, lo),
-                                   binary_scalar(BinaryOp::Le, xv, hi));
+    const Tensor inside =
+        ssm::mul(binary_scalar(BinaryOp::Ge, xv, lo), binary_scalar(BinaryOp::Le, xv, hi));
     return std::vector<Tensor>{ssm::mul(g, inside)};
   });
 }
@@ -136,7 +138,8 @@ Var clamp(const Var& x, double lo, double hi) {
 Var tanh(const Var& x) {
   const Tensor y = ssm::tanh(x.value());
   return make_result("tanh", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{ssm::mul(g, ssm::sub(Tensor::scalar(1, y.dtype(), y.device()), ssm::square(y)))};
+    return std::vector<Tensor>{
+        ssm::mul(g, ssm::sub(Tensor::scalar(1, y.dtype(), y.device()), ssm::square(y)))};
   });
 }
 
@@ -144,7 +147,8 @@ Var tanh(const Var& x) {
 Var sigmoid(const Var& x) {
   const Tensor y = ssm::sigmoid(x.value());
   return make_result("sigmoid", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{ssm::mul(g, ssm::mul(y, ssm::sub(Tensor::scalar(1, y.dtype(), y.device()), y)))};
+    return std::vector<Tensor>{
+        ssm::mul(g, ssm::mul(y, ssm::sub(Tensor::scalar(1, y.dtype(), y.device()), y)))};
   });
 }
 
@@ -176,8 +180,8 @@ Var gelu(const Var& x, GeluForm form) {
   if (form == GeluForm::Erf) {
     return make_result("gelu_erf", unary(UnaryOp::GeluErf, xv), {x}, [=](const Tensor& g) {
       const Tensor cdf = ssm::mul(ssm::add(ssm::erf(ssm::mul(xv, M_SQRT1_2)), 1.0), 0.5);
-      const Tensor pdf = ssm::mul(ssm::exp(ssm::mul(ssm::square(xv), -0.5)),
-                                  1.0 / std::sqrt(2 * M_PI));
+      const Tensor pdf =
+          ssm::mul(ssm::exp(ssm::mul(ssm::square(xv), -0.5)), 1.0 / std::sqrt(2 * M_PI));
       return std::vector<Tensor>{ssm::mul(g, ssm::add(cdf, ssm::mul(xv, pdf)))};
     });
   }
@@ -187,8 +191,8 @@ Var gelu(const Var& x, GeluForm form) {
     const Tensor t = ssm::tanh(ssm::mul(ssm::mul(ssm::add(ssm::mul(x2, c), 1.0), xv), k));
     const Tensor left = ssm::mul(ssm::add(t, 1.0), 0.5);
     const Tensor sech2 = ssm::sub(Tensor::scalar(1, xv.dtype(), xv.device()), ssm::square(t));
-    const Tensor right = ssm::mul(ssm::mul(ssm::mul(xv, sech2), ssm::add(ssm::mul(x2, 3 * c), 1.0)),
-                                  0.5 * k);
+    const Tensor right =
+        ssm::mul(ssm::mul(ssm::mul(xv, sech2), ssm::add(ssm::mul(x2, 3 * c), 1.0)), 0.5 * k);
     return std::vector<Tensor>{ssm::mul(g, ssm::add(left, right))};
   });
 }
@@ -208,20 +212,17 @@ Var softplus(const Var& x) {
 // y = cond ? a : b: dy/da = cond, dy/db = 1 - cond.
 Var where(const Tensor& cond, const Var& a, const Var& b) {
   check_inputs("where", {a, b});
-  return make_result("where", ssm::where(cond, a.value(), b.value()), {a, b},
-                     [=](const Tensor& g) {
-                       const Tensor zero = Tensor::scalar(0, g.dtype(), g.device());
-                       return std::vector<Tensor>{ssm::where(cond, g, zero),
-                                                  ssm::where(cond, zero, g)};
-                     });
+  return make_result("where", ssm::where(cond, a.value(), b.value()), {a, b}, [=](const Tensor& g) {
+    const Tensor zero = Tensor::scalar(0, g.dtype(), g.device());
+    return std::vector<Tensor>{ssm::where(cond, g, zero), ssm::where(cond, zero, g)};
+  });
 }
 
 // y = mask ? value : x: dy/dx = 1 - mask.
 Var masked_fill(const Var& x, const Tensor& mask, double value) {
-  return make_result("masked_fill", ssm::masked_fill(x.value(), mask, value), {x},
-                     [=](const Tensor& g) {
-                       return std::vector<Tensor>{ssm::masked_fill(g, mask, 0.0)};
-                     });
+  return make_result(
+      "masked_fill", ssm::masked_fill(x.value(), mask, value), {x},
+      [=](const Tensor& g) { return std::vector<Tensor>{ssm::masked_fill(g, mask, 0.0)}; });
 }
 
 // y = x * m / (1 - p), m ~ Bernoulli(1 - p) drawn once per call: dy/dx = m / (1 - p).

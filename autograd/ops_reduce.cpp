@@ -8,8 +8,7 @@
 namespace ssm {
 
 // The keepdim shape of a reduction of `shape` over `dims` (empty = all dims).
-static Shape keepdim_shape(const Shape& shape, const std::vector<int64_t>& dims,
-                           const char* op) {
+static Shape keepdim_shape(const Shape& shape, const std::vector<int64_t>& dims, const char* op) {
   Shape kept = shape;
   const int64_t ndim = static_cast<int64_t>(shape.size());
   if (dims.empty()) {
@@ -46,8 +45,8 @@ Var max(const Var& x, const std::vector<int64_t>& dims, bool keepdim) {
   const Shape g_shape = keepdim_shape(xv.shape(), dims, "max");
   const Tensor y = ssm::max(xv, dims, keepdim);
   return make_result("max", y, {x}, [=](const Tensor& g) {
-    const Tensor is_max = ssm::eq(xv, y.reshape(g_shape));           // (shape of x): 0 or 1
-    const Tensor ties = ssm::sum(is_max, dims, true);                 // (g_shape)
+    const Tensor is_max = ssm::eq(xv, y.reshape(g_shape)); // (shape of x): 0 or 1
+    const Tensor ties = ssm::sum(is_max, dims, true);      // (g_shape)
     return std::vector<Tensor>{ssm::mul(is_max, ssm::div(g.reshape(g_shape), ties))};
   });
 }

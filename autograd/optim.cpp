@@ -67,7 +67,9 @@ void SGD::step() {
 // ---- AdamW ---------------------------------------------------------------------------------
 
 AdamW::AdamW(NamedParameters params, AdamWOptions opts)
-    : Optimizer(std::move(params)), options(opts), exp_avg_(params_.size()),
+    : Optimizer(std::move(params)),
+      options(opts),
+      exp_avg_(params_.size()),
       exp_avg_sq_(params_.size()) {
   lr = opts.lr;
   if (!(opts.beta1 >= 0 && opts.beta1 < 1 && opts.beta2 >= 0 && opts.beta2 < 1))
@@ -136,16 +138,17 @@ WarmupCosineLR::WarmupCosineLR(double peak_lr, int64_t warmup_steps, int64_t tot
                                double min_lr)
     : peak_(peak_lr), min_(min_lr), warmup_(warmup_steps), total_(total_steps) {
   if (warmup_steps < 0 || total_steps <= 0 || warmup_steps > total_steps)
-    throw std::invalid_argument("WarmupCosineLR: need 0 <= warmup_steps <= total_steps, 0 < "
-                                "total_steps; got warmup " + std::to_string(warmup_steps) +
-                                ", total " + std::to_string(total_steps));
+    throw std::invalid_argument(
+        "WarmupCosineLR: need 0 <= warmup_steps <= total_steps, 0 < "
+        "total_steps; got warmup " +
+        std::to_string(warmup_steps) + ", total " + std::to_string(total_steps));
 }
 
 double WarmupCosineLR::lr_at(int64_t step) const {
   if (step < warmup_) return peak_ * static_cast<double>(step + 1) / static_cast<double>(warmup_);
   if (step >= total_) return min_;
-  const double progress =
-      static_cast<double>(step - warmup_) / static_cast<double>(std::max<int64_t>(1, total_ - warmup_));
+  const double progress = static_cast<double>(step - warmup_) /
+                          static_cast<double>(std::max<int64_t>(1, total_ - warmup_));
   return min_ + (peak_ - min_) * 0.5 * (1 + std::cos(M_PI * progress));
 }
 

@@ -19,16 +19,16 @@ namespace ssm::optim {
 using NamedParameters = std::vector<std::pair<std::string, Var>>;
 
 class Optimizer {
-public:
+ public:
   explicit Optimizer(NamedParameters params);
   virtual ~Optimizer() = default;
   virtual void step() = 0;
   void zero_grad();
-  double lr = 0;                // read by step(); schedules set it before each step
+  double lr = 0; // read by step(); schedules set it before each step
   int64_t steps_taken() const { return step_count_; }
   const NamedParameters& params() const { return params_; }
 
-protected:
+ protected:
   NamedParameters params_;
   int64_t step_count_ = 0;
 };
@@ -42,12 +42,12 @@ struct SGDOptions {
   bool nesterov = false;
 };
 class SGD : public Optimizer {
-public:
+ public:
   SGD(NamedParameters params, SGDOptions options);
   void step() override;
   SGDOptions options;
 
-private:
+ private:
   std::vector<Tensor> momentum_buffers_;
 };
 
@@ -64,13 +64,13 @@ struct AdamWOptions {
   std::vector<std::string> no_decay = {};
 };
 class AdamW : public Optimizer {
-public:
+ public:
   AdamW(NamedParameters params, AdamWOptions options);
   void step() override;
   bool decays(const std::string& name) const;
   AdamWOptions options;
 
-private:
+ private:
   std::vector<Tensor> exp_avg_, exp_avg_sq_; // m and v, one per parameter
 };
 
@@ -80,17 +80,17 @@ double clip_grad_norm(const std::vector<Var>& params, double max_norm);
 
 // A learning rate as a function of the step (0-based).
 class LRSchedule {
-public:
+ public:
   virtual ~LRSchedule() = default;
   virtual double lr_at(int64_t step) const = 0;
 };
 
 class ConstantLR : public LRSchedule {
-public:
+ public:
   explicit ConstantLR(double lr) : lr_(lr) {}
   double lr_at(int64_t) const override { return lr_; }
 
-private:
+ private:
   double lr_;
 };
 
@@ -98,11 +98,11 @@ private:
 // from peak to min_lr at total_steps
 // (min_lr after that):  lr = min + (peak - min) * (1 + cos(pi * progress)) / 2.
 class WarmupCosineLR : public LRSchedule {
-public:
+ public:
   WarmupCosineLR(double peak_lr, int64_t warmup_steps, int64_t total_steps, double min_lr = 0);
   double lr_at(int64_t step) const override;
 
-private:
+ private:
   double peak_, min_;
   int64_t warmup_, total_;
 };

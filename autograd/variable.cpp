@@ -46,8 +46,10 @@ std::string Var::op_name() const {
 Var& Var::set_requires_grad(bool requires_grad) {
   check_defined("set_requires_grad");
   if (!is_leaf())
-    throw std::logic_error("set_requires_grad: only leaves can change requires_grad (this Var "
-                           "was made by " + op_name() + "); use detach()");
+    throw std::logic_error(
+        "set_requires_grad: only leaves can change requires_grad (this Var "
+        "was made by " +
+        op_name() + "); use detach()");
   if (requires_grad && !is_floating(impl_->value.dtype()))
     throw std::invalid_argument("set_requires_grad: " + impl_->value.describe() +
                                 " is not floating point");
@@ -76,8 +78,8 @@ void Var::assign(const Tensor& value) const {
 void Var::set_grad(const Tensor& grad) const {
   check_defined("set_grad");
   if (grad.defined() && grad.shape() != impl_->value.shape())
-    throw std::invalid_argument("Var::set_grad: expected shape " +
-                                shape_str(impl_->value.shape()) + ", got " + grad.describe());
+    throw std::invalid_argument("Var::set_grad: expected shape " + shape_str(impl_->value.shape()) +
+                                ", got " + grad.describe());
   impl_->grad = grad;
 }
 
@@ -158,8 +160,9 @@ void Var::backward(bool retain_graph) const {
 void Var::backward(const Tensor& grad_output, bool retain_graph) const {
   check_defined("backward");
   if (!impl_->requires_grad)
-    throw std::logic_error("backward: this Var does not require a gradient (no input of the "
-                           "ops that made it requires one, or it was made under NoGradGuard)");
+    throw std::logic_error(
+        "backward: this Var does not require a gradient (no input of the "
+        "ops that made it requires one, or it was made under NoGradGuard)");
   if (grad_output.shape() != shape() || grad_output.dtype() != dtype() ||
       grad_output.device() != device())
     throw std::invalid_argument("backward: grad_output " + grad_output.describe() +

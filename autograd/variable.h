@@ -43,7 +43,7 @@ struct Node;
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 class Var {
-public:
+ public:
   Var() = default; // undefined
   explicit Var(Tensor value, bool requires_grad = false);
 
@@ -81,7 +81,7 @@ public:
 
   const std::shared_ptr<VarImpl>& impl() const { return impl_; }
 
-private:
+ private:
   std::shared_ptr<VarImpl> impl_;
   void check_defined(const char* op) const;
 };
@@ -103,13 +103,13 @@ struct Node {
 // Gradient mode: while a NoGradGuard lives (on this thread), ops record no graph.
 bool grad_enabled();
 class NoGradGuard {
-public:
+ public:
   NoGradGuard();
   ~NoGradGuard();
   NoGradGuard(const NoGradGuard&) = delete;
   NoGradGuard& operator=(const NoGradGuard&) = delete;
 
-private:
+ private:
   bool previous_;
 };
 

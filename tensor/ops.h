@@ -22,11 +22,27 @@ namespace ssm {
 // ---- elementwise ---------------------------------------------------------------------------
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Reciprocal, Sin, Cos, Tanh, Sigmoid,
-  Relu, Silu, Softplus, // softplus as PyTorch: beta 1, x > 20 -> x
-  GeluTanh,            // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  GeluErf,             // 0.5 x (1 + erf(x / sqrt(2)))
-  Erf, Log1p, Expm1
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Sign,
+  Square,
+  Reciprocal,
+  Sin,
+  Cos,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Silu,
+  Softplus, // softplus as PyTorch: beta 1, x > 20 -> x
+  GeluTanh, // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  GeluErf,  // 0.5 x (1 + erf(x / sqrt(2)))
+  Erf,
+  Log1p,
+  Expm1
 };
 const char* unary_name(UnaryOp op);
 Tensor unary(UnaryOp op, const Tensor& x); // floating dtypes (Neg, Abs, Sign, Square: any)

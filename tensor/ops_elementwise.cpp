@@ -8,16 +8,16 @@
 namespace ssm {
 
 const char* unary_name(UnaryOp op) {
-  static const char* names[] = {"neg",     "exp",  "log",     "sqrt",     "rsqrt",
-                                "abs",     "sign", "square",  "reciprocal", "sin",
-                                "cos",     "tanh", "sigmoid", "relu",     "silu",
-                                "softplus", "gelu_tanh", "gelu_erf", "erf", "log1p", "expm1"};
+  static const char* names[] = {
+      "neg",    "exp",        "log",       "sqrt",     "rsqrt", "abs",     "sign",
+      "square", "reciprocal", "sin",       "cos",      "tanh",  "sigmoid", "relu",
+      "silu",   "softplus",   "gelu_tanh", "gelu_erf", "erf",   "log1p",   "expm1"};
   return names[static_cast<int>(op)];
 }
 
 const char* binary_name(BinaryOp op) {
-  static const char* names[] = {"add",     "sub", "mul", "div", "pow", "maximum", "minimum",
-                                "eq",      "ne",  "lt",  "le",  "gt",  "ge"};
+  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                "eq",  "ne",  "lt",  "le",  "gt",  "ge"};
   return names[static_cast<int>(op)];
 }
 
@@ -38,8 +38,7 @@ void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op) {
 
 // Ops that only make sense on real numbers refuse int64 input.
 static bool unary_allows_int(UnaryOp op) {
-  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign ||
-         op == UnaryOp::Square;
+  return op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Square;
 }
 
 Tensor unary(UnaryOp op, const Tensor& x) {
@@ -71,8 +70,7 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double s) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   check_defined(x, "clamp");
   if (lo > hi)
-    throw std::invalid_argument("clamp: lo " + std::to_string(lo) + " > hi " +
-                                std::to_string(hi));
+    throw std::invalid_argument("clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   check_cpu(x, "clamp");
   cpu::clamp(x, lo, hi, out);
@@ -98,8 +96,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   check_defined(mask, "masked_fill");
   if (broadcast_shapes(x.shape(), mask.shape(), "masked_fill") != x.shape())
     throw std::invalid_argument("masked_fill: mask of shape " + shape_str(mask.shape()) +
-                                " does not broadcast to the input's shape " +
-                                shape_str(x.shape()));
+                                " does not broadcast to the input's shape " + shape_str(x.shape()));
   return where(mask, Tensor::scalar(value, x.dtype(), x.device()), x);
 }
 

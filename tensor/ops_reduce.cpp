@@ -31,8 +31,7 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, boo
   for (int64_t d : dims) {
     const int64_t w = wrap_dim(d, ndim, op);
     if (plan.reduced[w])
-      throw std::invalid_argument(std::string(op) + ": dim " + std::to_string(d) +
-                                  " listed twice");
+      throw std::invalid_argument(std::string(op) + ": dim " + std::to_string(d) + " listed twice");
     plan.reduced[w] = true;
   }
   int64_t first = ndim, last = -1; // the span of reduced dims
@@ -95,8 +94,7 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   check_defined(x, "mean");
   if (!is_floating(x.dtype()))
-    throw std::invalid_argument("mean: expected a float32 or float64 tensor, got " +
-                                x.describe());
+    throw std::invalid_argument("mean: expected a float32 or float64 tensor, got " + x.describe());
   const Tensor total = sum(x, dims, keepdim);
   // The number of elements reduced into each output (numel ratio; 0 when x is empty).
   const int64_t reduced_dims_product = dims.empty() ? x.numel() : [&] {

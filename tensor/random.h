@@ -24,7 +24,7 @@ inline double uniform_double(uint32_t hi, uint32_t lo) {
 }
 
 class Generator {
-public:
+ public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
   void manual_seed(uint64_t seed) {
     seed_ = seed;
@@ -39,7 +39,7 @@ public:
     return start;
   }
 
-private:
+ private:
   uint64_t seed_;
   uint64_t offset_ = 0;
 };

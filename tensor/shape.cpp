@@ -33,8 +33,7 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t wrapped = dim < 0 ? dim + ndim : dim;
   if (wrapped < 0 || wrapped >= ndim)
     throw std::out_of_range(std::string(op) + ": dim " + std::to_string(dim) +
-                            " is out of range for a tensor with " + std::to_string(ndim) +
-                            " dims");
+                            " is out of range for a tensor with " + std::to_string(ndim) + " dims");
   return wrapped;
 }
 

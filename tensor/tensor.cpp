@@ -56,8 +56,7 @@ Storage::~Storage() { std::free(data_); }
 static void check_shape(const Shape& shape, const char* op) {
   for (int64_t s : shape)
     if (s < 0)
-      throw std::invalid_argument(std::string(op) + ": negative size in shape " +
-                                  shape_str(shape));
+      throw std::invalid_argument(std::string(op) + ": negative size in shape " + shape_str(shape));
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
@@ -125,7 +124,8 @@ static Tensor random_fill(const Shape& shape, DType dtype, Generator* gen, Devic
   return device.is_cpu() ? t : t.to(device);
 }
 
-template <typename T> static double uniform01(const std::array<uint32_t, 4>& w, T) {
+template <typename T>
+static double uniform01(const std::array<uint32_t, 4>& w, T) {
   if constexpr (std::is_same_v<T, float>) return uniform_float(w[0]);
   return uniform_double(w[0], w[1]);
 }
@@ -158,8 +158,8 @@ Tensor Tensor::randn(const Shape& shape, DType dtype, Generator* gen, Device dev
   });
 }
 
-Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, DType dtype,
-                       Generator* gen, Device device) {
+Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Generator* gen,
+                       Device device) {
   if (high <= low)
     throw std::invalid_argument("randint: need low < high, got [" + std::to_string(low) + ", " +
                                 std::to_string(high) + ")");
@@ -210,8 +210,7 @@ Tensor Tensor::with_layout(Shape shape, Shape strides, int64_t offset) const {
 }
 
 // Resolves a single -1 in a requested shape and checks the element count.
-static Shape infer_shape(const Shape& requested, int64_t numel, const char* op,
-                         const Shape& from) {
+static Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const Shape& from) {
   Shape shape = requested;
   int64_t known = 1, infer_at = -1;
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -227,8 +226,7 @@ static Shape infer_shape(const Shape& requested, int64_t numel, const char* op,
   if (infer_at >= 0 && known != 0 && numel % known == 0) shape[infer_at] = numel / known;
   if (numel_of(shape) != numel || (infer_at >= 0 && known == 0))
     throw std::invalid_argument(std::string(op) + ": cannot reshape " + shape_str(from) + " (" +
-                                std::to_string(numel) + " elements) to " +
-                                shape_str(requested));
+                                std::to_string(numel) + " elements) to " + shape_str(requested));
   return shape;
 }
 
@@ -306,9 +304,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   d = wrap_dim(d, dim(), "select");
   if (index < 0) index += shape_[d];
   if (index < 0 || index >= shape_[d])
-    throw std::out_of_range("select: index " + std::to_string(index) +
-                            " is out of range for dim " + std::to_string(d) + " of size " +
-                            std::to_string(shape_[d]));
+    throw std::out_of_range("select: index " + std::to_string(index) + " is out of range for dim " +
+                            std::to_string(d) + " of size " + std::to_string(shape_[d]));
   Shape shape = shape_, strides = strides_;
   shape.erase(shape.begin() + d);
   strides.erase(strides.begin() + d);
@@ -395,10 +392,9 @@ void Tensor::copy_(const Tensor& src) {
     dispatch_dtype(from.dtype_, [&](auto src_zero) {
       using S = decltype(src_zero);
       const S* s = from.data<S>();
-      cpu::for_each_strided<2>(shape_, {&strides_, &from.strides_},
-                               [&](const std::array<int64_t, 2>& o) {
-                                 dst[o[0]] = static_cast<D>(s[o[1]]);
-                               });
+      cpu::for_each_strided<2>(
+          shape_, {&strides_, &from.strides_},
+          [&](const std::array<int64_t, 2>& o) { dst[o[0]] = static_cast<D>(s[o[1]]); });
     });
   });
 }

@@ -26,7 +26,7 @@ class Generator;
 
 // A flat buffer of bytes on one device, aligned to 64 bytes on the CPU.
 class Storage {
-public:
+ public:
   Storage(size_t nbytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -36,14 +36,14 @@ public:
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
-private:
+ private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
 };
 
 class Tensor {
-public:
+ public:
   Tensor() = default; // an undefined tensor: defined() is false, every other call throws
 
   // ---- creation --------------------------------------------------------------------------
@@ -70,12 +70,10 @@ public:
                      Device device = {}); // uniform [0, 1)
   static Tensor randn(const Shape& shape, DType dtype = DType::Float32, Generator* gen = nullptr,
                       Device device = {}); // standard normal
-  static Tensor uniform(const Shape& shape, double low, double high,
-                        DType dtype = DType::Float32, Generator* gen = nullptr,
-                        Device device = {}); // uniform [low, high)
-  static Tensor randint(int64_t low, int64_t high, const Shape& shape,
-                        DType dtype = DType::Int64, Generator* gen = nullptr,
-                        Device device = {}); // integers in [low, high)
+  static Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::Float32,
+                        Generator* gen = nullptr, Device device = {}); // uniform [low, high)
+  static Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64,
+                        Generator* gen = nullptr, Device device = {}); // integers in [low, high)
 
   // ---- metadata --------------------------------------------------------------------------
   bool defined() const { return storage_ != nullptr; }
@@ -93,7 +91,8 @@ public:
   std::string describe() const;
 
   // Pointer to element [0, ..., 0] (storage + offset). Checks that T matches the dtype.
-  template <typename T> T* data() const;
+  template <typename T>
+  T* data() const;
   void* raw_data() const;
 
   // ---- views (share storage) -------------------------------------------------------------
@@ -111,8 +110,8 @@ public:
   Tensor expand(const Shape& shape) const; // size-1 dims broadcast with stride 0; -1 keeps
 
   // ---- copies ----------------------------------------------------------------------------
-  Tensor contiguous() const; // this tensor if already contiguous, else a packed copy
-  Tensor clone() const;      // always a new contiguous copy
+  Tensor contiguous() const;      // this tensor if already contiguous, else a packed copy
+  Tensor clone() const;           // always a new contiguous copy
   Tensor to(DType dtype) const;   // this tensor when the dtype already matches, else a copy
   Tensor to(Device device) const; // likewise for the device
   // Copies `src` into this tensor's elements, broadcasting src to this shape and converting
@@ -125,9 +124,10 @@ public:
   double at(const std::vector<int64_t>& index) const;
   void set(const std::vector<int64_t>& index, double value);
   std::vector<double> to_doubles() const; // every element, row-major
-  template <typename T> std::vector<T> to_vector() const;
+  template <typename T>
+  std::vector<T> to_vector() const;
 
-private:
+ private:
   std::shared_ptr<Storage> storage_;
   Shape shape_;
   Shape strides_;
@@ -149,12 +149,13 @@ void check_cpu(const Tensor& t, const char* op);
 
 // ---- template definitions ------------------------------------------------------------------
 
-template <typename T> T* Tensor::data() const {
+template <typename T>
+T* Tensor::data() const {
   check_defined("data");
   if (dtype_of<T>::value != dtype_)
     throw std::invalid_argument(std::string("Tensor::data: requested ") +
-                                dtype_name(dtype_of<T>::value) + " from a " +
-                                dtype_name(dtype_) + " tensor");
+                                dtype_name(dtype_of<T>::value) + " from a " + dtype_name(dtype_) +
+                                " tensor");
   return static_cast<T*>(storage_->data()) + offset_;
 }
 
@@ -169,7 +170,8 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Dev
   return device.is_cpu() ? t : t.to(device);
 }
 
-template <typename T> std::vector<T> Tensor::to_vector() const {
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
   Tensor c = to(dtype_of<T>::value).to(Device::cpu()).contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());

@@ -25,8 +25,7 @@ inline double normalized_error(const Tensor& a, const Tensor& b, double atol, do
 
 // Checks every value of `t` against `expected` (row-major): relative tolerance `tol`
 // (doctest::Approx), or bit-exact equality when tol is 0.
-inline void check_values(const Tensor& t, const std::vector<double>& expected,
-                         double tol = 1e-6) {
+inline void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-6) {
   std::vector<double> got = t.to_doubles();
   REQUIRE(got.size() == expected.size());
   for (size_t i = 0; i < got.size(); ++i) {

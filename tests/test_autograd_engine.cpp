@@ -4,8 +4,8 @@
 
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
-#include "tests/helpers.h"
 #include "tensor/random.h"
+#include "tests/helpers.h"
 
 using namespace ssm;
 
@@ -101,8 +101,9 @@ TEST_CASE("gradcheck: detects a wrong gradient") {
   // A deliberately wrong backward (2x instead of 3x^2) must fail the check.
   auto wrong_cube = [](const std::vector<Var>& v) {
     const Tensor xv = v[0].value();
-    return make_result("wrong_cube", ssm::pow(xv, 3.0), {v[0]},
-                       [=](const Tensor& g) { return std::vector<Tensor>{ssm::mul(g, ssm::mul(xv, 2.0))}; });
+    return make_result("wrong_cube", ssm::pow(xv, 3.0), {v[0]}, [=](const Tensor& g) {
+      return std::vector<Tensor>{ssm::mul(g, ssm::mul(xv, 2.0))};
+    });
   };
   GradcheckResult r = gradcheck(wrong_cube, {rand64({4}, 6, 0.5, 2)});
   CHECK_FALSE(r.ok);
@@ -126,8 +127,7 @@ TEST_CASE("gradcheck: binary elementwise ops with broadcasting, size-1 and odd s
     expect_gradcheck([](const std::vector<Var>& v) { return v[0] / v[1]; }, {a, bpos});
     expect_gradcheck([](const std::vector<Var>& v) { return pow(v[1], v[0]); }, {a, bpos});
     const Tensor cond = binary_scalar(BinaryOp::Gt, rand64(sa, seed++), 0.0);
-    expect_gradcheck([&](const std::vector<Var>& v) { return where(cond, v[0], v[1]); },
-                     {a, b});
+    expect_gradcheck([&](const std::vector<Var>& v) { return where(cond, v[0], v[1]); }, {a, b});
   }
 }
 
@@ -174,8 +174,10 @@ TEST_CASE("dropout: seeded, scaled, identity in eval; gradcheck with a fixed mas
   int zeros = 0;
   for (int64_t i = 0; i < 1000; ++i) {
     double v = a.value().at({i});
-    if (v == 0) ++zeros;
-    else CHECK(v == doctest::Approx(x.at({i}) / 0.7));
+    if (v == 0)
+      ++zeros;
+    else
+      CHECK(v == doctest::Approx(x.at({i}) / 0.7));
   }
   CHECK(zeros > 240); // Binomial(1000, 0.3): mean 300, sd 14.5; 240..360 is beyond 4 sd
   CHECK(zeros < 360);

@@ -46,11 +46,16 @@ TEST_CASE("nn: dotted parameter names, counts, lookup") {
   Net net({});
   std::vector<std::string> names;
   for (auto& [name, p] : net.named_parameters()) names.push_back(name);
-  const std::vector<std::string> expected = {
-      "scale",           "embed.weight",           "layers.0.proj.weight",
-      "layers.0.proj.bias", "layers.0.norm.weight", "layers.0.norm.bias",
-      "layers.1.proj.weight", "layers.1.proj.bias", "layers.1.norm.weight",
-      "layers.1.norm.bias"};
+  const std::vector<std::string> expected = {"scale",
+                                             "embed.weight",
+                                             "layers.0.proj.weight",
+                                             "layers.0.proj.bias",
+                                             "layers.0.norm.weight",
+                                             "layers.0.norm.bias",
+                                             "layers.1.proj.weight",
+                                             "layers.1.proj.bias",
+                                             "layers.1.norm.weight",
+                                             "layers.1.norm.bias"};
   CHECK(names == expected);
   CHECK(net.num_parameters() == 1 + 40 + 2 * (12 + 3 + 3 + 3));
   CHECK(net.parameter("layers.1.proj.bias").shape() == Shape{3});
@@ -105,7 +110,8 @@ TEST_CASE("optim: AdamW matches PyTorch's update for two steps, with decoupled d
 
 TEST_CASE("optim: AdamW no_decay excludes parameters by name") {
   Var w = scalar_param(1.0, 0.0), b = scalar_param(1.0, 0.0);
-  optim::AdamW adam({{"layer.weight", w}, {"layer.bias", b}}, {0.1, 0.9, 0.999, 1e-8, 0.5, {"bias"}});
+  optim::AdamW adam({{"layer.weight", w}, {"layer.bias", b}},
+                    {0.1, 0.9, 0.999, 1e-8, 0.5, {"bias"}});
   CHECK(adam.decays("layer.weight"));
   CHECK_FALSE(adam.decays("layer.bias"));
   adam.step(); // zero gradient: only decay moves a parameter

@@ -19,8 +19,7 @@ std::vector<double> naive_reduce(const Tensor& x, const std::vector<bool>& reduc
   Shape out_shape;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (!reduced[d]) out_shape.push_back(x.size(d));
-  std::vector<double> out(numel_of(out_shape),
-                          kind == 0 ? 0 : (kind == 1 ? -INFINITY : INFINITY));
+  std::vector<double> out(numel_of(out_shape), kind == 0 ? 0 : (kind == 1 ? -INFINITY : INFINITY));
   std::vector<int64_t> index(x.dim(), 0);
   for (int64_t flat = 0; flat < x.numel(); ++flat) {
     int64_t rest = flat, out_flat = 0;

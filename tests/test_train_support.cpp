@@ -3,10 +3,10 @@
 // task reaches a stated loss in a fixed number of steps with a fixed seed.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <unistd.h>
 
 #include "autograd/nn.h"
 #include "autograd/optim.h"
@@ -55,8 +55,8 @@ TEST_CASE("flags: forms, defaults in --help, and errors") {
   flags.add("out", &out, "output dir");
   flags.add("verbose", &verbose, "talk more");
   flags.add("plot", &plot, "write plots");
-  const char* argv[] = {"prog", "--steps", "20", "--lr=0.25", "--out", "x", "--verbose",
-                        "--no-plot"};
+  const char* argv[] = {"prog",  "--steps", "20",        "--lr=0.25",
+                        "--out", "x",       "--verbose", "--no-plot"};
   CHECK(flags.parse(8, argv));
   CHECK(steps == 20);
   CHECK(lr == 0.25);
@@ -108,7 +108,8 @@ TEST_CASE("plot: SVG with title, legend, polyline per series, escaped text") {
   CHECK(svg.find("T &amp; t") != std::string::npos);
   CHECK(svg.find("loss &lt;train&gt;") != std::string::npos);
   size_t polylines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1))
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1))
     ++polylines;
   CHECK(polylines == 2);
   train::Series bad{"bad", {1, 2}, {1}};
@@ -124,7 +125,8 @@ TEST_CASE("checkpoint: save and load a module by parameter name") {
   TwoLayer a(3, 5, 2, {DType::Float32, &g1}), b(3, 5, 2, {DType::Float32, &g2});
   save_module(a, path, {{"note", "hello"}});
   const SafetensorsFile file = load_safetensors(path);
-  CHECK(file.names() == std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
+  CHECK(file.names() ==
+        std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
   const LoadReport report = load_module(b, path);
   CHECK(report.metadata.at("note") == "hello");
   for (auto& [name, p] : a.named_parameters())

@@ -61,9 +61,12 @@ void Flags::set(const Flag& flag, const std::string& value) const {
   } else if (auto* s = std::get_if<std::string*>(&flag.target)) {
     **s = value;
   } else if (auto* b = std::get_if<bool*>(&flag.target)) {
-    if (value == "true" || value == "1") **b = true;
-    else if (value == "false" || value == "0") **b = false;
-    else throw std::invalid_argument(where + " expects true or false, got '" + value + "'");
+    if (value == "true" || value == "1")
+      **b = true;
+    else if (value == "false" || value == "0")
+      **b = false;
+    else
+      throw std::invalid_argument(where + " expects true or false, got '" + value + "'");
   }
 }
 
@@ -92,15 +95,13 @@ bool Flags::parse(int argc, const char* const* argv) {
         continue;
       }
     }
-    if (!flag)
-      throw std::invalid_argument(program_ + ": unknown flag --" + name + " (see --help)");
+    if (!flag) throw std::invalid_argument(program_ + ": unknown flag --" + name + " (see --help)");
     if (!has_value) {
       if (std::holds_alternative<bool*>(flag->target)) {
         *std::get<bool*>(flag->target) = true;
         continue;
       }
-      if (i + 1 >= argc)
-        throw std::invalid_argument(program_ + ": --" + name + " needs a value");
+      if (i + 1 >= argc) throw std::invalid_argument(program_ + ": --" + name + " needs a value");
       value = argv[++i];
     }
     set(*flag, value);

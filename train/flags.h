@@ -14,7 +14,7 @@
 namespace ssm::train {
 
 class Flags {
-public:
+ public:
   Flags(std::string program, std::string description);
   void add(const std::string& name, int64_t* target, const std::string& help);
   void add(const std::string& name, double* target, const std::string& help);
@@ -26,7 +26,7 @@ public:
   bool parse(int argc, const char* const* argv);
   std::string usage() const;
 
-private:
+ private:
   struct Flag {
     std::string name, help, default_text;
     std::variant<int64_t*, double*, std::string*, bool*> target;

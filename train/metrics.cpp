@@ -10,8 +10,8 @@ namespace ssm::train {
 MetricsLog::MetricsLog(const std::string& path, bool truncate)
     : path_(path), out_(path, truncate ? std::ios::trunc : std::ios::app) {
   if (!out_)
-    throw std::runtime_error("metrics log " + path + ": cannot open for writing: " +
-                             std::strerror(errno));
+    throw std::runtime_error("metrics log " + path +
+                             ": cannot open for writing: " + std::strerror(errno));
 }
 
 void MetricsLog::write(const Json& record) {
@@ -22,7 +22,8 @@ void MetricsLog::write(const Json& record) {
 void MetricsLog::write(int64_t step, const std::vector<std::pair<std::string, double>>& values) {
   Json record = Json::object();
   record.set("step", step);
-  for (const auto& [name, value] : values) record.set(name, std::isfinite(value) ? Json(value) : Json());
+  for (const auto& [name, value] : values)
+    record.set(name, std::isfinite(value) ? Json(value) : Json());
   write(record);
 }
 

@@ -17,14 +17,14 @@
 namespace ssm::train {
 
 class MetricsLog {
-public:
+ public:
   // Opens `path` for appending (creating it); truncate = true starts a new file.
   explicit MetricsLog(const std::string& path, bool truncate = false);
   void write(const Json& record);
   void write(int64_t step, const std::vector<std::pair<std::string, double>>& values);
   const std::string& path() const { return path_; }
 
-private:
+ private:
   std::string path_;
   std::ofstream out_;
 };

@@ -16,11 +16,11 @@ static std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-    case '&': out += "&amp;"; break;
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '"': out += "&quot;"; break;
-    default: out += c;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
     }
   }
   return out;
@@ -97,8 +97,8 @@ std::string render_line_plot(const std::vector<Series>& series, const PlotOption
     const std::string label = options.log_y ? number_label(std::pow(10.0, t)) : number_label(t);
     svg << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << left + w << "\" y2=\""
         << py(t) << "\" stroke=\"#e5e5e5\"/>\n"
-        << "<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">"
-        << label << "</text>\n";
+        << "<text x=\"" << left - 6 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\">" << label
+        << "</text>\n";
   }
   svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << w << "\" height=\"" << h
       << "\" fill=\"none\" stroke=\"black\"/>\n"
@@ -115,9 +115,8 @@ std::string render_line_plot(const std::vector<Series>& series, const PlotOption
       if (usable(s.x[i], s.y[i])) svg << px(s.x[i]) << "," << py(y_of(s.y[i])) << " ";
     svg << "\"/>\n";
     const double ly = top + 16 + 18 * static_cast<double>(k);
-    svg << "<line x1=\"" << left + w - 150 << "\" y1=\"" << ly - 4 << "\" x2=\""
-        << left + w - 125 << "\" y2=\"" << ly - 4 << "\" stroke=\"" << color
-        << "\" stroke-width=\"2\"/>\n"
+    svg << "<line x1=\"" << left + w - 150 << "\" y1=\"" << ly - 4 << "\" x2=\"" << left + w - 125
+        << "\" y2=\"" << ly - 4 << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n"
         << "<text x=\"" << left + w - 118 << "\" y=\"" << ly << "\">" << xml_escape(s.name)
         << "</text>\n";
   }

@@ -9,8 +9,11 @@
 namespace ssm::train {
 
 Progress::Progress(int64_t total_steps, std::string unit, int64_t every)
-    : total_(total_steps), every_(every > 0 ? every : 1), unit_(std::move(unit)),
-      tty_(isatty(fileno(stdout))), start_(std::chrono::steady_clock::now()) {}
+    : total_(total_steps),
+      every_(every > 0 ? every : 1),
+      unit_(std::move(unit)),
+      tty_(isatty(fileno(stdout))),
+      start_(std::chrono::steady_clock::now()) {}
 
 double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -15,7 +15,7 @@
 namespace ssm::train {
 
 class Progress {
-public:
+ public:
   Progress(int64_t total_steps, std::string unit = "samples", int64_t every = 50);
   // step is 1-based (steps done so far); items counts samples (or tokens) processed so far.
   void update(int64_t step, const std::vector<std::pair<std::string, double>>& values,
@@ -23,7 +23,7 @@ public:
   void finish(); // ends the line on a terminal
   double elapsed_seconds() const;
 
-private:
+ private:
   int64_t total_, every_;
   std::string unit_;
   bool tty_;

@@ -16,11 +16,11 @@
 //
 //   build/train_mlp                 # defaults: 1000 steps of 64 examples, a few seconds
 //   build/train_mlp --help
+#include <sys/stat.h>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <sys/stat.h>
 
 #include "autograd/nn.h"
 #include "autograd/optim.h"
@@ -34,7 +34,7 @@ using namespace ssm;
 
 // ---- data ----------------------------------------------------------------------------------
 
-constexpr int64_t kWindow = 64;  // samples per example (1 s at 64 Hz)
+constexpr int64_t kWindow = 64; // samples per example (1 s at 64 Hz)
 constexpr int64_t kClasses = 4;
 const char* const kBandNames[kClasses] = {"delta", "theta", "alpha", "beta"};
 const double kBandEdges[kClasses + 1] = {1, 4, 8, 13, 30}; // Hz
@@ -53,7 +53,8 @@ Batch make_batch(int64_t n, double noise, Generator& gen) {
   Tensor x = Tensor::empty({n, kWindow}, DType::Float64);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t band = static_cast<int64_t>(label_draw.at({i}));
-    const double f = kBandEdges[band] + params.at({i, 0}) * (kBandEdges[band + 1] - kBandEdges[band]);
+    const double f =
+        kBandEdges[band] + params.at({i, 0}) * (kBandEdges[band + 1] - kBandEdges[band]);
     const double amplitude = 0.5 + params.at({i, 1});
     const double phase = 2 * M_PI * params.at({i, 2});
     double brown = 0, mean = 0, sq = 0;
@@ -76,7 +77,8 @@ Batch make_batch(int64_t n, double noise, Generator& gen) {
 
 struct MLP : nn::Module {
   nn::Linear fc1, fc2;
-  MLP(int64_t hidden, nn::Init init) : fc1(kWindow, hidden, true, init), fc2(hidden, kClasses, true, init) {
+  MLP(int64_t hidden, nn::Init init)
+      : fc1(kWindow, hidden, true, init), fc2(hidden, kClasses, true, init) {
     register_module("fc1", fc1);
     register_module("fc2", fc2);
   }
@@ -96,8 +98,9 @@ int run(int argc, char** argv) {
   int64_t steps = 1000, batch_size = 64, hidden = 128, seed = 0, eval_every = 50, eval_size = 1000;
   double lr = 3e-3, weight_decay = 0.01, clip = 1.0, noise = 0.6, warmup_fraction = 0.1;
   std::string out_dir = "runs/mlp", device = "cpu";
-  train::Flags flags("train_mlp", "Trains a 2-layer MLP to classify synthetic EEG rhythms "
-                                  "(delta/theta/alpha/beta) from 1-second windows.");
+  train::Flags flags("train_mlp",
+                     "Trains a 2-layer MLP to classify synthetic EEG rhythms "
+                     "(delta/theta/alpha/beta) from 1-second windows.");
   flags.add("steps", &steps, "optimizer steps");
   flags.add("batch", &batch_size, "examples per step");
   flags.add("hidden", &hidden, "hidden units");
@@ -113,8 +116,9 @@ int run(int argc, char** argv) {
   flags.add("device", &device, "cpu (the CUDA backend is not built yet)");
   if (!flags.parse(argc, argv)) return 0;
   if (steps <= 0 || batch_size <= 0 || hidden <= 0 || eval_every <= 0 || eval_size <= 0)
-    throw std::invalid_argument("train_mlp: --steps, --batch, --hidden, --eval-every and "
-                                "--eval-size must be positive");
+    throw std::invalid_argument(
+        "train_mlp: --steps, --batch, --hidden, --eval-every and "
+        "--eval-size must be positive");
   if (!(warmup_fraction >= 0 && warmup_fraction <= 1))
     throw std::invalid_argument("train_mlp: --warmup must be in [0, 1]");
   if (parse_device(device) != Device::cpu())
@@ -148,9 +152,8 @@ int run(int argc, char** argv) {
     const double grad_norm = optim::clip_grad_norm(model.parameters(), clip);
     optimizer.step();
 
-    std::vector<std::pair<std::string, double>> values = {{"loss", loss.item()},
-                                                          {"lr", optimizer.lr},
-                                                          {"grad_norm", grad_norm}};
+    std::vector<std::pair<std::string, double>> values = {
+        {"loss", loss.item()}, {"lr", optimizer.lr}, {"grad_norm", grad_norm}};
     if ((step + 1) % eval_every == 0 || step + 1 == steps) {
       NoGradGuard no_grad;
       eval_accuracy = accuracy(model.forward(Var(held_out.x)).value(), held_out.labels);

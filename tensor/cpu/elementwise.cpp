@@ -9,7 +9,8 @@
 namespace ssm::cpu {
 
 // out[i] = f(x[i]) for every element; x may be strided, out is contiguous.
-template <typename T, typename F> static void map1(const Tensor& x, Tensor& out, F f) {
+template <typename T, typename F>
+static void map1(const Tensor& x, Tensor& out, F f) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
   if (x.is_contiguous()) {
@@ -36,51 +37,53 @@ static void map2(const Tensor& a, const Tensor& b, Tensor& out, F f) {
                       [&](const std::array<int64_t, 3>& o) { po[o[0]] = f(pa[o[1]], pb[o[2]]); });
 }
 
-template <typename T> static T sigmoid_of(T v) {
+template <typename T>
+static T sigmoid_of(T v) {
   // Two branches keep exp() from overflowing for large |v|.
   if (v >= 0) return T(1) / (T(1) + std::exp(-v));
   const T e = std::exp(v);
   return e / (T(1) + e);
 }
 
-template <typename T> static void unary_typed(UnaryOp op, const Tensor& x, Tensor& out) {
+template <typename T>
+static void unary_typed(UnaryOp op, const Tensor& x, Tensor& out) {
   switch (op) {
-  case UnaryOp::Neg: return map1<T>(x, out, [](T v) { return -v; });
-  case UnaryOp::Abs: return map1<T>(x, out, [](T v) { return v < 0 ? -v : v; });
-  case UnaryOp::Sign: return map1<T>(x, out, [](T v) { return T((v > 0) - (v < 0)); });
-  case UnaryOp::Square: return map1<T>(x, out, [](T v) { return v * v; });
-  default: break;
+    case UnaryOp::Neg: return map1<T>(x, out, [](T v) { return -v; });
+    case UnaryOp::Abs: return map1<T>(x, out, [](T v) { return v < 0 ? -v : v; });
+    case UnaryOp::Sign: return map1<T>(x, out, [](T v) { return T((v > 0) - (v < 0)); });
+    case UnaryOp::Square: return map1<T>(x, out, [](T v) { return v * v; });
+    default: break;
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
-    case UnaryOp::Exp: return map1<T>(x, out, [](T v) { return std::exp(v); });
-    case UnaryOp::Log: return map1<T>(x, out, [](T v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map1<T>(x, out, [](T v) { return std::sqrt(v); });
-    case UnaryOp::Rsqrt: return map1<T>(x, out, [](T v) { return T(1) / std::sqrt(v); });
-    case UnaryOp::Reciprocal: return map1<T>(x, out, [](T v) { return T(1) / v; });
-    case UnaryOp::Sin: return map1<T>(x, out, [](T v) { return std::sin(v); });
-    case UnaryOp::Cos: return map1<T>(x, out, [](T v) { return std::cos(v); });
-    case UnaryOp::Tanh: return map1<T>(x, out, [](T v) { return std::tanh(v); });
-    case UnaryOp::Sigmoid: return map1<T>(x, out, [](T v) { return sigmoid_of(v); });
-    case UnaryOp::Relu: return map1<T>(x, out, [](T v) { return v > 0 ? v : T(0); });
-    case UnaryOp::Silu: return map1<T>(x, out, [](T v) { return v * sigmoid_of(v); });
-    case UnaryOp::Softplus:
-      // PyTorch's softplus with beta 1, threshold 20: linear above 20 where log1p(exp(x))
-      // equals x to float precision anyway.
-      return map1<T>(x, out, [](T v) { return v > T(20) ? v : std::log1p(std::exp(v)); });
-    case UnaryOp::GeluTanh:
-      return map1<T>(x, out, [](T v) {
-        const T k = T(0.7978845608028654); // sqrt(2 / pi)
-        return T(0.5) * v * (T(1) + std::tanh(k * (v + T(0.044715) * v * v * v)));
-      });
-    case UnaryOp::GeluErf:
-      return map1<T>(x, out, [](T v) {
-        return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); // 1 / sqrt(2)
-      });
-    case UnaryOp::Erf: return map1<T>(x, out, [](T v) { return std::erf(v); });
-    case UnaryOp::Log1p: return map1<T>(x, out, [](T v) { return std::log1p(v); });
-    case UnaryOp::Expm1: return map1<T>(x, out, [](T v) { return std::expm1(v); });
-    default: break;
+      case UnaryOp::Exp: return map1<T>(x, out, [](T v) { return std::exp(v); });
+      case UnaryOp::Log: return map1<T>(x, out, [](T v) { return std::log(v); });
+      case UnaryOp::Sqrt: return map1<T>(x, out, [](T v) { return std::sqrt(v); });
+      case UnaryOp::Rsqrt: return map1<T>(x, out, [](T v) { return T(1) / std::sqrt(v); });
+      case UnaryOp::Reciprocal: return map1<T>(x, out, [](T v) { return T(1) / v; });
+      case UnaryOp::Sin: return map1<T>(x, out, [](T v) { return std::sin(v); });
+      case UnaryOp::Cos: return map1<T>(x, out, [](T v) { return std::cos(v); });
+      case UnaryOp::Tanh: return map1<T>(x, out, [](T v) { return std::tanh(v); });
+      case UnaryOp::Sigmoid: return map1<T>(x, out, [](T v) { return sigmoid_of(v); });
+      case UnaryOp::Relu: return map1<T>(x, out, [](T v) { return v > 0 ? v : T(0); });
+      case UnaryOp::Silu: return map1<T>(x, out, [](T v) { return v * sigmoid_of(v); });
+      case UnaryOp::Softplus:
+        // PyTorch's softplus with beta 1, threshold 20: linear above 20 where log1p(exp(x))
+        // equals x to float precision anyway.
+        return map1<T>(x, out, [](T v) { return v > T(20) ? v : std::log1p(std::exp(v)); });
+      case UnaryOp::GeluTanh:
+        return map1<T>(x, out, [](T v) {
+          const T k = T(0.7978845608028654); // sqrt(2 / pi)
+          return T(0.5) * v * (T(1) + std::tanh(k * (v + T(0.044715) * v * v * v)));
+        });
+      case UnaryOp::GeluErf:
+        return map1<T>(x, out, [](T v) {
+          return T(0.5) * v * (T(1) + std::erf(v * T(0.7071067811865476))); // 1 / sqrt(2)
+        });
+      case UnaryOp::Erf: return map1<T>(x, out, [](T v) { return std::erf(v); });
+      case UnaryOp::Log1p: return map1<T>(x, out, [](T v) { return std::log1p(v); });
+      case UnaryOp::Expm1: return map1<T>(x, out, [](T v) { return std::expm1(v); });
+      default: break;
     }
   }
   throw std::logic_error(std::string("unary: unhandled op ") + unary_name(op));
@@ -93,38 +96,38 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out) {
 template <typename T>
 static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
-  case BinaryOp::Add: return map2<T>(a, b, out, [](T x, T y) { return x + y; });
-  case BinaryOp::Sub: return map2<T>(a, b, out, [](T x, T y) { return x - y; });
-  case BinaryOp::Mul: return map2<T>(a, b, out, [](T x, T y) { return x * y; });
-  case BinaryOp::Div:
-    if constexpr (std::is_integral_v<T>)
+    case BinaryOp::Add: return map2<T>(a, b, out, [](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return map2<T>(a, b, out, [](T x, T y) { return x - y; });
+    case BinaryOp::Mul: return map2<T>(a, b, out, [](T x, T y) { return x * y; });
+    case BinaryOp::Div:
+      if constexpr (std::is_integral_v<T>)
+        return map2<T>(a, b, out, [](T x, T y) {
+          if (y == 0) throw std::domain_error("div: integer division by zero");
+          return x / y; // truncates toward zero
+        });
+      else
+        return map2<T>(a, b, out, [](T x, T y) { return x / y; });
+    case BinaryOp::Pow:
       return map2<T>(a, b, out, [](T x, T y) {
-        if (y == 0) throw std::domain_error("div: integer division by zero");
-        return x / y; // truncates toward zero
+        return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
       });
-    else
-      return map2<T>(a, b, out, [](T x, T y) { return x / y; });
-  case BinaryOp::Pow:
-    return map2<T>(a, b, out, [](T x, T y) {
-      return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-    });
-  // NaN in either operand gives NaN, as torch.maximum / torch.minimum.
-  case BinaryOp::Maximum:
-    return map2<T>(a, b, out, [](T x, T y) {
-      if (x != x || y != y) return x != x ? x : y; // x != x only for NaN
-      return x > y ? x : y;
-    });
-  case BinaryOp::Minimum:
-    return map2<T>(a, b, out, [](T x, T y) {
-      if (x != x || y != y) return x != x ? x : y;
-      return x < y ? x : y;
-    });
-  case BinaryOp::Eq: return map2<T>(a, b, out, [](T x, T y) { return T(x == y); });
-  case BinaryOp::Ne: return map2<T>(a, b, out, [](T x, T y) { return T(x != y); });
-  case BinaryOp::Lt: return map2<T>(a, b, out, [](T x, T y) { return T(x < y); });
-  case BinaryOp::Le: return map2<T>(a, b, out, [](T x, T y) { return T(x <= y); });
-  case BinaryOp::Gt: return map2<T>(a, b, out, [](T x, T y) { return T(x > y); });
-  case BinaryOp::Ge: return map2<T>(a, b, out, [](T x, T y) { return T(x >= y); });
+    // NaN in either operand gives NaN, as torch.maximum / torch.minimum.
+    case BinaryOp::Maximum:
+      return map2<T>(a, b, out, [](T x, T y) {
+        if (x != x || y != y) return x != x ? x : y; // x != x only for NaN
+        return x > y ? x : y;
+      });
+    case BinaryOp::Minimum:
+      return map2<T>(a, b, out, [](T x, T y) {
+        if (x != x || y != y) return x != x ? x : y;
+        return x < y ? x : y;
+      });
+    case BinaryOp::Eq: return map2<T>(a, b, out, [](T x, T y) { return T(x == y); });
+    case BinaryOp::Ne: return map2<T>(a, b, out, [](T x, T y) { return T(x != y); });
+    case BinaryOp::Lt: return map2<T>(a, b, out, [](T x, T y) { return T(x < y); });
+    case BinaryOp::Le: return map2<T>(a, b, out, [](T x, T y) { return T(x <= y); });
+    case BinaryOp::Gt: return map2<T>(a, b, out, [](T x, T y) { return T(x > y); });
+    case BinaryOp::Ge: return map2<T>(a, b, out, [](T x, T y) { return T(x >= y); });
   }
 }
 

@@ -6,7 +6,8 @@
 
 namespace ssm::cpu {
 
-template <typename T> static bool is_nan(T v) {
+template <typename T>
+static bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>)
     return std::isnan(v);
   else
@@ -14,7 +15,8 @@ template <typename T> static bool is_nan(T v) {
 }
 
 // Whether v replaces best in a max (min) reduction; a NaN wins and then stays, as in PyTorch.
-template <typename T> static bool better(ReduceKind kind, T v, T best) {
+template <typename T>
+static bool better(ReduceKind kind, T v, T best) {
   if (is_nan(best)) return false;
   return is_nan(v) || (kind == ReduceKind::Max ? v > best : v < best);
 }
