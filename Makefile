@@ -31,7 +31,8 @@ ifneq ($(NVCC),)
   NVCCFLAGS  ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
   NVCCFLAGS  += -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP
   CXXFLAGS   += -DSSM_CUDA -I$(CUDA_HOME)/include
-  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcudart
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
+  CU_CPP_SRC := $(wildcard cuda/*.cpp)
   CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
   BUILD_KIND := CUDA (nvcc: $(NVCC); $(words $(CU_SRC)) .cu files)
 else
@@ -43,9 +44,11 @@ endif
 # train/train_*.cpp are programs; the other train/*.cpp are the pieces they share (flags,
 # progress bar, metrics log, plots, checkpoints) and go into the library.
 TRAIN_SRC := $(wildcard train/train_*.cpp)
-LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp cuda/*.cpp) \
+LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp) \
              $(filter-out $(TRAIN_SRC),$(wildcard train/*.cpp))
-LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_OBJ)
+# cuda/*.cpp (the runtime: device, streams, allocator) and every .cu file are built only when
+# nvcc was found.
+LIB_OBJ   := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_CPP_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_OBJ)
 LIB       := $(BUILD)/libssm.a
 BENCH_SRC := $(wildcard bench/*.cpp)
 TEST_SRC  := $(wildcard tests/*.cpp)

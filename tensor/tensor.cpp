@@ -14,6 +14,11 @@
 #include "tensor/cpu/strided.h"
 #include "tensor/random.h"
 
+#ifdef SSM_CUDA
+#include "cuda/copy.h"
+#include "cuda/runtime.h"
+#endif
+
 namespace ssm {
 
 // ---- devices and storage -------------------------------------------------------------------
@@ -32,24 +37,51 @@ Device parse_device(const std::string& text) {
   throw std::invalid_argument("device: expected cpu, cuda or cuda:N, got '" + text + "'");
 }
 
-[[noreturn]] static void throw_no_cuda(const char* op) {
+[[noreturn]] void throw_no_cuda(const char* op) {
   throw std::runtime_error(std::string(op) +
                            ": CUDA tensors are not supported by this build (CPU only)");
 }
 
 void check_cpu(const Tensor& t, const char* op) {
-  if (t.defined() && !t.device().is_cpu()) throw_no_cuda(op);
+  if (t.defined() && !t.device().is_cpu())
+    throw std::invalid_argument(std::string(op) + ": has no CUDA implementation yet (got " +
+                                t.describe() + "); move the tensor with .to(Device::cpu())");
+}
+
+bool cuda_available() { return cuda_device_count() > 0; }
+
+int cuda_device_count() {
+#ifdef SSM_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
 }
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  if (!device.is_cpu()) throw_no_cuda("Storage");
+  if (device.is_cuda()) {
+#ifdef SSM_CUDA
+    data_ = cuda::allocate(nbytes, device.index);
+    return;
+#else
+    throw_no_cuda("Storage");
+#endif
+  }
   // 64-byte alignment lets vector loads of any width start at element 0.
   size_t rounded = (nbytes + 63) / 64 * 64;
   data_ = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!data_) throw std::bad_alloc();
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+#ifdef SSM_CUDA
+  if (device_.is_cuda()) {
+    cuda::release(data_, device_.index);
+    return;
+  }
+#endif
+  std::free(data_);
+}
 
 // ---- creation ------------------------------------------------------------------------------
 
@@ -380,12 +412,19 @@ Tensor Tensor::expand(const Shape& shape) const {
 void Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   src.check_defined("copy_");
-  check_cpu(*this, "copy_");
-  check_cpu(src, "copy_");
   if (broadcast_shapes(shape_, src.shape_, "copy_") != shape_)
     throw std::invalid_argument("copy_: cannot copy shape " + shape_str(src.shape_) +
                                 " into shape " + shape_str(shape_));
-  const Tensor from = src.expand(shape_);
+  // A source on another device is first moved here, packed.
+  const Tensor from = (src.device_ == device_ ? src : src.to(device_)).expand(shape_);
+  if (device_.is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::copy(from, *this);
+    return;
+#else
+    throw_no_cuda("copy_");
+#endif
+  }
   dispatch_dtype(dtype_, [&](auto dst_zero) {
     using D = decltype(dst_zero);
     D* dst = data<D>();
@@ -401,7 +440,14 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(double value) {
   check_defined("fill_");
-  check_cpu(*this, "fill_");
+  if (device_.is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::fill(*this, value);
+    return;
+#else
+    throw_no_cuda("fill_");
+#endif
+  }
   dispatch_dtype(dtype_, [&](auto zero) {
     using T = decltype(zero);
     T* p = data<T>();
@@ -434,14 +480,26 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::to(Device device) const {
   check_defined("to");
   if (device == device_) return *this;
+#ifdef SSM_CUDA
+  // Host <-> device transfers move packed bytes; CUDA -> other CUDA goes through the host.
+  const Tensor packed = contiguous();
+  const size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype_);
+  if (device_.is_cuda() && device.is_cuda()) return to(Device::cpu()).to(device);
+  Tensor out = empty(shape_, dtype_, device);
+  if (device.is_cuda())
+    cuda::copy_host_to_device(out.raw_data(), packed.raw_data(), bytes, device.index);
+  else
+    cuda::copy_device_to_host(out.raw_data(), packed.raw_data(), bytes, device_.index);
+  return out;
+#else
   throw_no_cuda("Tensor::to(device)");
+#endif
 }
 
 // ---- element access ------------------------------------------------------------------------
 
 int64_t Tensor::element_offset(const std::vector<int64_t>& index, const char* op) const {
   check_defined(op);
-  check_cpu(*this, op);
   if (static_cast<int64_t>(index.size()) != dim())
     throw std::invalid_argument(std::string(op) + ": " + std::to_string(index.size()) +
                                 " indices for a tensor of shape " + shape_str(shape_));
@@ -458,6 +516,7 @@ int64_t Tensor::element_offset(const std::vector<int64_t>& index, const char* op
 
 double Tensor::at(const std::vector<int64_t>& index) const {
   const int64_t off = element_offset(index, "at");
+  if (!device_.is_cpu()) return with_layout({}, {}, offset_ + off).to(Device::cpu()).at({});
   return dispatch_dtype(dtype_, [&](auto zero) {
     using T = decltype(zero);
     return static_cast<double>(data<T>()[off]);
@@ -466,6 +525,10 @@ double Tensor::at(const std::vector<int64_t>& index) const {
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
   const int64_t off = element_offset(index, "set");
+  if (!device_.is_cpu()) {
+    with_layout({}, {}, offset_ + off).fill_(value);
+    return;
+  }
   dispatch_dtype(dtype_, [&](auto zero) {
     using T = decltype(zero);
     data<T>()[off] = static_cast<T>(value);
@@ -517,7 +580,14 @@ static void print_values(std::ostream& os, const Tensor& t, std::vector<int64_t>
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   os << t.describe();
-  if (!t.defined() || !t.device().is_cpu()) return os;
+  if (!t.defined()) return os;
+  if (!t.device().is_cpu()) {
+    // Print the values of a host copy, keeping the device in the header line.
+    std::ostringstream body;
+    body << t.to(Device::cpu());
+    const std::string text = body.str();
+    return os << text.substr(text.find('\n'));
+  }
   os << "\n";
   const std::streamsize caller_precision = os.precision();
   std::vector<int64_t> index(t.dim(), 0);

@@ -143,9 +143,15 @@ class Tensor {
 // Prints the shape, dtype and device, then the values (elided in the middle when large).
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
-// Throws unless `device` is the CPU. Every op calls this (or dispatches) before touching data,
-// so that a CUDA tensor reaching a CPU loop is an error, not a crash.
+// Throws unless `t` is on the CPU. An op without a CUDA kernel calls this before its CPU loop,
+// so that a CUDA tensor reaching a CPU loop is a clear error, not a crash.
 void check_cpu(const Tensor& t, const char* op);
+// Throws "<op>: CUDA tensors are not supported by this build (CPU only)".
+[[noreturn]] void throw_no_cuda(const char* op);
+
+// Whether this build has the CUDA backend and at least one GPU is visible.
+bool cuda_available();
+int cuda_device_count();
 
 // ---- template definitions ------------------------------------------------------------------
 
