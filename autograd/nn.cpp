@@ -65,6 +65,13 @@ void Module::zero_grad() {
   for (auto& [name, var] : named_parameters()) var.zero_grad();
 }
 
+void Module::to(Device device) {
+  for (auto& [name, var] : named_parameters()) {
+    var.zero_grad();
+    var.assign(var.value().to(device));
+  }
+}
+
 // ---- layers --------------------------------------------------------------------------------
 
 static void check_positive(const char* layer, const char* what, int64_t value) {

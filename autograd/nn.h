@@ -40,6 +40,8 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
+  // Moves every parameter to `device` (e.g. Device::cuda(0)); gradients are dropped.
+  void to(Device device);
 
  protected:
   // Registers a trainable parameter initialised to `value` and returns its Var.

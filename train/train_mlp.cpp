@@ -42,6 +42,7 @@ const double kBandEdges[kClasses + 1] = {1, 4, 8, 13, 30}; // Hz
 struct Batch {
   Tensor x;      // (batch, kWindow) float32
   Tensor labels; // (batch) int64
+  Batch to(Device device) const { return {x.to(device), labels.to(device)}; }
 };
 
 // Draws `n` labelled windows from `gen`; the same generator state gives the same batch.
@@ -97,7 +98,7 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 int run(int argc, char** argv) {
   int64_t steps = 1000, batch_size = 64, hidden = 128, seed = 0, eval_every = 50, eval_size = 1000;
   double lr = 3e-3, weight_decay = 0.01, clip = 1.0, noise = 0.6, warmup_fraction = 0.1;
-  std::string out_dir = "runs/mlp", device = "cpu";
+  std::string out_dir = "runs/mlp", device = cuda_available() ? "cuda" : "cpu";
   train::Flags flags("train_mlp",
                      "Trains a 2-layer MLP to classify synthetic EEG rhythms "
                      "(delta/theta/alpha/beta) from 1-second windows.");
@@ -113,7 +114,7 @@ int run(int argc, char** argv) {
   flags.add("eval-size", &eval_size, "held-out examples");
   flags.add("seed", &seed, "random seed (data, initialisation)");
   flags.add("out", &out_dir, "output directory for metrics.jsonl, loss.svg, model.safetensors");
-  flags.add("device", &device, "cpu (the CUDA backend is not built yet)");
+  flags.add("device", &device, "cpu, cuda or cuda:N; the default is cuda when a GPU is present");
   if (!flags.parse(argc, argv)) return 0;
   if (steps <= 0 || batch_size <= 0 || hidden <= 0 || eval_every <= 0 || eval_size <= 0)
     throw std::invalid_argument(
@@ -121,29 +122,33 @@ int run(int argc, char** argv) {
         "--eval-size must be positive");
   if (!(warmup_fraction >= 0 && warmup_fraction <= 1))
     throw std::invalid_argument("train_mlp: --warmup must be in [0, 1]");
-  if (parse_device(device) != Device::cpu())
-    throw std::invalid_argument("train_mlp: --device " + device +
-                                " is not available: this build has only the CPU backend");
+  const Device dev = parse_device(device);
+  if (dev.is_cuda() && dev.index >= cuda_device_count())
+    throw std::invalid_argument("train_mlp: --device " + device + " is not available (" +
+                                std::to_string(cuda_device_count()) + " GPUs visible)");
   if (mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST)
     throw std::runtime_error("train_mlp: cannot create --out directory " + out_dir);
 
   Generator init_gen(static_cast<uint64_t>(seed));
   Generator train_gen(static_cast<uint64_t>(seed) + 1), eval_gen(static_cast<uint64_t>(seed) + 2);
-  MLP model(hidden, {DType::Float32, &init_gen});
+  MLP model(hidden, {DType::Float32, &init_gen}); // initialised on the CPU: same on any device
+  model.to(dev);
   optim::AdamW optimizer(model.named_parameters(), {lr, 0.9, 0.999, 1e-8, weight_decay, {"bias"}});
   const optim::WarmupCosineLR schedule(lr, static_cast<int64_t>(warmup_fraction * steps), steps,
                                        lr * 0.05);
-  const Batch held_out = make_batch(eval_size, noise, eval_gen);
-  std::printf("train_mlp: %lld parameters, %lld steps of %lld examples, held-out set of %lld\n",
-              static_cast<long long>(model.num_parameters()), static_cast<long long>(steps),
-              static_cast<long long>(batch_size), static_cast<long long>(eval_size));
+  const Batch held_out = make_batch(eval_size, noise, eval_gen).to(dev);
+  std::printf("train_mlp: %lld parameters on %s, %lld steps of %lld examples, held-out set of "
+              "%lld\n",
+              static_cast<long long>(model.num_parameters()), dev.str().c_str(),
+              static_cast<long long>(steps), static_cast<long long>(batch_size),
+              static_cast<long long>(eval_size));
 
   train::MetricsLog log(out_dir + "/metrics.jsonl", /*truncate=*/true);
   train::Series loss_curve{"training loss", {}, {}}, acc_curve{"held-out accuracy", {}, {}};
   train::Progress progress(steps, "examples");
   double eval_accuracy = 0;
   for (int64_t step = 0; step < steps; ++step) {
-    const Batch batch = make_batch(batch_size, noise, train_gen);
+    const Batch batch = make_batch(batch_size, noise, train_gen).to(dev);
     optimizer.lr = schedule.lr_at(step);
     optimizer.zero_grad();
     Var logits = model.forward(Var(batch.x)); // (batch, kClasses)
@@ -176,12 +181,13 @@ int run(int argc, char** argv) {
 
   // Per-class accuracy on the held-out set, so a reader sees which bands get confused.
   NoGradGuard no_grad;
-  const Tensor predicted = argmax(model.forward(Var(held_out.x)).value(), 1);
+  const Tensor predicted = argmax(model.forward(Var(held_out.x)).value(), 1).to(Device::cpu());
+  const Tensor labels = held_out.labels.to(Device::cpu());
   std::printf("held-out accuracy %.3f (chance 0.25)\n", eval_accuracy);
   for (int64_t c = 0; c < kClasses; ++c) {
     int64_t total = 0, right = 0;
     for (int64_t i = 0; i < eval_size; ++i)
-      if (held_out.labels.at({i}) == c) {
+      if (labels.at({i}) == c) {
         ++total;
         right += predicted.at({i}) == c;
       }
