@@ -55,7 +55,10 @@ TEST_SRC  := $(wildcard tests/*.cpp)
 TRAINERS  := $(TRAIN_SRC:train/%.cpp=$(BUILD)/%)
 BENCHES   := $(BENCH_SRC:bench/%.cpp=$(BUILD)/%)
 TEST_BIN  := $(BUILD)/run_tests
-DOCTEST_H := /usr/include/doctest/doctest.h
+# doctest comes from Debian's doctest-dev (/usr/include/doctest); DOCTEST_INC=DIR points at
+# another directory holding doctest/doctest.h (a machine where apt cannot install it).
+DOCTEST_INC ?= /usr/include
+DOCTEST_H   := $(DOCTEST_INC)/doctest/doctest.h
 
 .PHONY: all test bench fuzz format clean banner check-doctest
 all: banner $(LIB) $(TRAINERS) $(BENCHES)
@@ -90,7 +93,7 @@ check-doctest:
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 $(BUILD)/obj/tests/%.o: tests/%.cpp | check-doctest
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) $(if $(filter /usr/include,$(DOCTEST_INC)),,-isystem $(DOCTEST_INC)) -c $< -o $@
 
 $(TEST_BIN): $(TEST_OBJ) $(LIB)
 	$(CXX) $(CXXFLAGS) $(TEST_OBJ) $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "autograd/nn.h"
@@ -29,7 +30,7 @@ struct TempDir {
     REQUIRE(mkdtemp(tmpl) != nullptr);
     path = tmpl;
   }
-  ~TempDir() { std::system(("rm -rf " + path).c_str()); }
+  ~TempDir() { std::filesystem::remove_all(path); }
 };
 
 struct TwoLayer : nn::Module {
