@@ -22,6 +22,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -65,11 +66,13 @@ inline int64_t parallel_pieces(int64_t length, int64_t grain) {
   return std::min<int64_t>(pieces, num_threads());
 }
 
-// Where a new worker thread may start. On Linux a new thread is queued on its creator's CPU
-// and moves to an idle one only at a later load balance, milliseconds away; a piece shorter
-// than that ran after the caller's piece instead of beside it (measured on the 2-core
-// development machine: two 0.5 ms pieces took 1.0 ms). So the creator keeps each new worker
-// off its own CPU, and the worker, once running, takes back the creator's full CPU set.
+// Where a new worker thread may start. On Linux a new thread often starts on its creator's
+// CPU, even preempting the creator there, and moves to an idle CPU only at a later load
+// balance, milliseconds away; a piece shorter than that ran before or after the creator's
+// piece instead of beside it (measured on the 2-core development machine: in some processes
+// nearly every pair of 0.5 ms pieces took 1.0 ms). So the creator moves each new worker off
+// its own CPU before the worker starts its piece, and the worker then takes back the
+// creator's full CPU set.
 class WorkerPlacement {
  public:
 #if defined(__linux__)
@@ -82,8 +85,8 @@ class WorkerPlacement {
     if (here >= 0 && here < CPU_SETSIZE) CPU_CLR(here, &elsewhere_);
     usable_ = CPU_COUNT(&elsewhere_) > 0;
   }
-  // Called by the creator right after starting `worker`. Placement is only a hint: failures
-  // are ignored.
+  // Called by the creator right after starting `worker`, which waits for it (see
+  // parallel_for). Placement is only a hint: failures are ignored.
   void start_elsewhere(std::thread& worker) const {
     if (usable_) pthread_setaffinity_np(worker.native_handle(), sizeof(elsewhere_), &elsewhere_);
   }
@@ -123,11 +126,15 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
     in_parallel_region = false;
   };
   const WorkerPlacement placement;
+  // Workers 1..placed have been moved off the creator's CPU. A worker that starts before its
+  // move yields until then, which hands the CPU back to the creator to make the move.
+  std::atomic<int64_t> placed{0};
   std::vector<std::thread> workers;
   workers.reserve(chunks - 1);
   for (int64_t c = 1; c < chunks; ++c) {
     try {
       workers.emplace_back([&, c] {
+        while (placed.load(std::memory_order_acquire) < c) std::this_thread::yield();
         placement.release();
         run_piece(c);
       });
@@ -135,6 +142,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
     } catch (const std::system_error&) {
       run_piece(c); // the system refused another thread: this piece runs here instead
     }
+    placed.store(c, std::memory_order_release);
   }
   run_piece(0);
   for (std::thread& worker : workers) worker.join();
