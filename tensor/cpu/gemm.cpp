@@ -272,8 +272,8 @@ struct PackingSizes {
 };
 
 // The calling thread's packing memory, 64-byte aligned, kept from one call to the next and
-// grown when a call needs more: allocating the few MiB afresh in every call cost page faults
-// that made a 512^3 product up to 2x slower.
+// grown when a call needs more: allocating the few MiB afresh in every call costs page faults,
+// which showed up as occasional calls many times slower than usual.
 template <typename T>
 static T* workspace(int64_t count) {
   thread_local std::unique_ptr<T, FreeDeleter> buffer;
