@@ -1,5 +1,5 @@
 // ops_index.cpp: checks and device dispatch of the indexing, joining and splitting ops, and of
-// cumsum; the loops are in tensor/cpu/index.cpp.
+// cumsum; the loops are in tensor/cpu/index.cpp and their CUDA kernels in cuda/index.cu.
 //
 // Shapes (dim = d, shown for a 3-D x of shape (A, B, C) and d = 1):
 //   index_select(x, 1, index[n])        -> (A, n, C)   out[a][i][c] = x[a][index[i]][c]
@@ -17,12 +17,17 @@
 // Indices are int64 and must lie in [0, size of the indexed dim). Negative indices are an
 // error, not wrapped Python-style (as in PyTorch's index_select and gather): a negative token
 // id or position is far more often a bug than an intent. Every index is checked before the
-// loop runs, so an in-place op that throws has not modified its destination.
+// loop runs, so an in-place op that throws has not modified its destination. The indices of a
+// CUDA op are checked on a host copy (cuda/index.h says why).
 #include <algorithm>
 #include <string>
 
 #include "tensor/cpu/index.h"
 #include "tensor/ops.h"
+
+#ifdef SSM_CUDA
+#include "cuda/index.h"
+#endif
 
 namespace ssm {
 
@@ -40,7 +45,7 @@ void check_index_tensor(const Tensor& index, const Tensor& x, const char* op) {
 
 // Throws std::out_of_range naming op, the first bad index value, the dim and its size.
 void check_index_range(const Tensor& index, int64_t dim, int64_t size, const char* op) {
-  const std::optional<int64_t> bad = cpu::first_index_out_of_range(index, size);
+  const std::optional<int64_t> bad = cpu::first_index_out_of_range(index.to(Device::cpu()), size);
   if (bad)
     throw std::out_of_range(std::string(op) + ": index " + std::to_string(*bad) +
                             " is out of range for dim " + std::to_string(dim) + " of size " +
@@ -99,7 +104,6 @@ void check_joinable(const std::vector<Tensor>& tensors, int64_t free_dim, const 
           ", tensor at position 0 has shape " + shape_str(first) +
           (free_dim >= 0 ? "; sizes must match except in dim " + std::to_string(free_dim)
                          : "; every shape must be equal"));
-    check_cpu(tensors[k], op);
   }
 }
 
@@ -109,7 +113,15 @@ Tensor concat_checked(const std::vector<Tensor>& tensors, int64_t dim) {
   shape[dim] = 0;
   for (const Tensor& t : tensors) shape[dim] += t.size(dim);
   Tensor out = Tensor::empty(shape, tensors[0].dtype(), tensors[0].device());
-  cpu::concat(tensors, dim, out);
+  if (out.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::concat(tensors, dim, out);
+#else
+    throw_no_cuda("concat");
+#endif
+  } else {
+    cpu::concat(tensors, dim, out);
+  }
   return out;
 }
 
@@ -125,13 +137,19 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (index.dim() != 1)
     throw std::invalid_argument(std::string(op) + ": index must be 1-D, got shape " +
                                 shape_str(index.shape()));
-  check_cpu(x, op);
-  check_cpu(index, op);
   check_index_range(index, d, x.size(d), op);
   Shape shape = x.shape();
   shape[d] = index.numel();
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
-  cpu::index_select(x, d, index, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::index_select(x, d, index, out);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::index_select(x, d, index, out);
+  }
   return out;
 }
 
@@ -142,11 +160,17 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim(dim, x.dim(), op);
   check_same_ndim(index, x, "index", "input", op);
   check_index_fits(index, x, d, "input", op);
-  check_cpu(x, op);
-  check_cpu(index, op);
   check_index_range(index, d, x.size(d), op);
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
-  cpu::gather(x, d, index, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::gather(x, d, index, out);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::gather(x, d, index, out);
+  }
   return out;
 }
 
@@ -159,11 +183,17 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   check_same_ndim(src, x, "src", "input", op);
   check_index_fits(index, x, d, "input", op);
   check_index_fits(index, src, -1, "src", op);
-  check_cpu(x, op);
-  check_cpu(index, op);
   check_index_range(index, d, x.size(d), op);
   Tensor out = x.clone();
-  cpu::scatter_add_(out, d, index, src);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::scatter_add_(out, d, index, src);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::scatter_add_(out, d, index, src);
+  }
   return out;
 }
 
@@ -182,10 +212,16 @@ void index_add_(Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src
                                 " does not match dst of shape " + shape_str(dst.shape()) +
                                 " with " + std::to_string(index.numel()) + " indices along dim " +
                                 std::to_string(d) + " (expected " + shape_str(expected) + ")");
-  check_cpu(dst, op);
-  check_cpu(index, op);
   check_index_range(index, d, dst.size(d), op);
-  cpu::index_add_(dst, d, index, src);
+  if (dst.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::index_add_(dst, d, index, src);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::index_add_(dst, d, index, src);
+  }
 }
 
 // ---- joining and splitting -----------------------------------------------------------------
@@ -261,10 +297,17 @@ Tensor cumsum(const Tensor& x, int64_t dim) {
   check_defined(x, op);
   // A 0-d tensor accepts dim 0 or -1 and is its own prefix sum, as in PyTorch.
   const int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
-  check_cpu(x, op);
   if (x.dim() == 0) return x.clone();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  cpu::cumsum(x, d, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::cumsum(x, d, out);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::cumsum(x, d, out);
+  }
   return out;
 }
 

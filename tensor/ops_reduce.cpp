@@ -11,6 +11,10 @@
 #include "tensor/cpu/reduce.h"
 #include "tensor/ops.h"
 
+#ifdef SSM_CUDA
+#include "cuda/reduce.h"
+#endif
+
 namespace ssm {
 
 namespace {
@@ -72,8 +76,15 @@ Tensor reduce_op(cpu::ReduceKind kind, const Tensor& x, const std::vector<int64_
   if (kind != cpu::ReduceKind::Sum && plan.inner == 0 && out.numel() > 0)
     throw std::invalid_argument(std::string(op) + ": cannot reduce over an empty dim of " +
                                 x.describe());
-  check_cpu(x, op);
-  cpu::reduce(kind, plan.source, plan.pre, plan.inner, plan.post, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::reduce(kind, plan.source, plan.pre, plan.inner, plan.post, out);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::reduce(kind, plan.source, plan.pre, plan.inner, plan.post, out);
+  }
   return out;
 }
 
@@ -112,8 +123,15 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
     throw std::invalid_argument("argmax: dim " + std::to_string(dim) + " of " + x.describe() +
                                 " is empty");
   Tensor out = Tensor::empty(plan.out_shape, DType::Int64, x.device());
-  check_cpu(x, "argmax");
-  cpu::argmax(plan.source, plan.pre, plan.inner, plan.post, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::argmax(plan.source, plan.pre, plan.inner, plan.post, out);
+#else
+    throw_no_cuda("argmax");
+#endif
+  } else {
+    cpu::argmax(plan.source, plan.pre, plan.inner, plan.post, out);
+  }
   return out;
 }
 
