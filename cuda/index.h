@@ -3,11 +3,11 @@
 //
 // As on the CPU, the dispatch layer (tensor/ops_index.cpp) has checked shapes, dtypes and every
 // index value before any of these runs, so an op that throws has written nothing. For CUDA
-// tensors it checks by copying the index tensor to the host and running the CPU's check: the
-// host has to learn the outcome before the writing kernel is launched, which is a
-// synchronisation whichever side looks at the indices, and index tensors (token ids,
-// positions, class labels) are small next to the data they pick; the copy then gives the same
-// first bad index and the same message as the CPU by construction.
+// tensors it checks by copying the index tensor to the host and running the CPU's check. The
+// host has to learn the outcome before the writing kernel is launched, which costs a
+// synchronisation whichever side inspects the indices; the copy adds one transfer of 8 bytes
+// per index (token ids, positions and labels are small next to the activations they pick) and
+// gives the same first bad index and the same message as the CPU by construction.
 //
 // scatter_add_ and index_add_ add with atomics, so several source elements landing on one
 // destination element are added in an order that varies from run to run: float results agree
