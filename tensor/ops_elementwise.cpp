@@ -1,9 +1,13 @@
 // ops_elementwise.cpp: checks and device dispatch of the elementwise ops; the loops are in
-// tensor/cpu/elementwise.cpp.
+// tensor/cpu/elementwise.cpp and their CUDA kernels in cuda/elementwise.cu.
 #include <string>
 
 #include "tensor/cpu/elementwise.h"
 #include "tensor/ops.h"
+
+#ifdef SSM_CUDA
+#include "cuda/elementwise.h"
+#endif
 
 namespace ssm {
 
@@ -47,8 +51,15 @@ Tensor unary(UnaryOp op, const Tensor& x) {
     throw std::invalid_argument(std::string(unary_name(op)) +
                                 ": expected a float32 or float64 tensor, got " + x.describe());
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  check_cpu(x, unary_name(op));
-  cpu::unary(op, x, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::unary(op, x, out);
+#else
+    throw_no_cuda(unary_name(op));
+#endif
+  } else {
+    cpu::unary(op, x, out);
+  }
   return out;
 }
 
@@ -57,8 +68,15 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_dtype_device(a, b, name);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  check_cpu(a, name);
-  cpu::binary(op, a.expand(shape), b.expand(shape), out);
+  if (a.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::binary(op, a.expand(shape), b.expand(shape), out);
+#else
+    throw_no_cuda(name);
+#endif
+  } else {
+    cpu::binary(op, a.expand(shape), b.expand(shape), out);
+  }
   return out;
 }
 
@@ -72,8 +90,15 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   if (lo > hi)
     throw std::invalid_argument("clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-  check_cpu(x, "clamp");
-  cpu::clamp(x, lo, hi, out);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::clamp(x, lo, hi, out);
+#else
+    throw_no_cuda("clamp");
+#endif
+  } else {
+    cpu::clamp(x, lo, hi, out);
+  }
   return out;
 }
 
@@ -86,8 +111,15 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Shape shape =
       broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  check_cpu(a, "where");
-  cpu::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
+  if (a.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
+#else
+    throw_no_cuda("where");
+#endif
+  } else {
+    cpu::where(cond.expand(shape), a.expand(shape), b.expand(shape), out);
+  }
   return out;
 }
 
@@ -105,8 +137,15 @@ void add_(Tensor& dst, const Tensor& src) {
   if (broadcast_shapes(dst.shape(), src.shape(), "add_") != dst.shape())
     throw std::invalid_argument("add_: cannot accumulate shape " + shape_str(src.shape()) +
                                 " into shape " + shape_str(dst.shape()));
-  check_cpu(dst, "add_");
-  cpu::add_(dst, src.expand(dst.shape()));
+  if (dst.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::add_(dst, src.expand(dst.shape()));
+#else
+    throw_no_cuda("add_");
+#endif
+  } else {
+    cpu::add_(dst, src.expand(dst.shape()));
+  }
 }
 
 } // namespace ssm

@@ -16,6 +16,7 @@
 
 #ifdef SSM_CUDA
 #include "cuda/copy.h"
+#include "cuda/random.h"
 #include "cuda/runtime.h"
 #endif
 
@@ -140,26 +141,56 @@ Tensor Tensor::from_values(const std::vector<double>& values, const Shape& shape
 }
 
 // Every random fill has the same form: reserve numel counters from the generator, then set
-// element i from the four Philox words of counter (start + i).
-template <typename Fill>
-static Tensor random_fill(const Shape& shape, DType dtype, Generator* gen, Device device,
-                          Fill&& fill) {
-  Tensor t = Tensor::empty(shape, dtype, Device::cpu());
+// element i from the four Philox words of counter (start + i). The reservation is the same
+// whichever device fills the tensor, and the CUDA kernels (cuda/random.cu) repeat the element
+// formulas below line for line, so one Generator state gives the same tensor on CPU and CUDA.
+using PhiloxWords = std::array<uint32_t, 4>;
+struct PhiloxCounters {
+  uint64_t seed, start; // element i uses philox4x32(seed, start + i)
+};
+
+static PhiloxCounters reserve_counters(Generator* gen, int64_t numel) {
   Generator& g = gen ? *gen : default_generator();
-  const uint64_t start = g.reserve(static_cast<uint64_t>(t.numel()));
-  dispatch_dtype(dtype, [&](auto zero) {
+  return {g.seed(), g.reserve(static_cast<uint64_t>(numel))};
+}
+
+// The CPU loop: t[i] = element(philox4x32(seed, start + i), T{}) over a fresh contiguous t.
+template <typename Element>
+static void random_fill_cpu(Tensor& t, PhiloxCounters counters, Element&& element) {
+  dispatch_dtype(t.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* p = t.data<T>();
     for (int64_t i = 0; i < t.numel(); ++i)
-      p[i] = static_cast<T>(fill(philox4x32(g.seed(), start + static_cast<uint64_t>(i)), zero));
+      p[i] = element(philox4x32(counters.seed, counters.start + static_cast<uint64_t>(i)), zero);
   });
-  return device.is_cpu() ? t : t.to(device);
 }
 
 template <typename T>
-static double uniform01(const std::array<uint32_t, 4>& w, T) {
-  if constexpr (std::is_same_v<T, float>) return uniform_float(w[0]);
-  return uniform_double(w[0], w[1]);
+static T uniform_element(const PhiloxWords& w, double low, double high) {
+  const double u = std::is_same_v<T, float> ? uniform_float(w[0]) : uniform_double(w[0], w[1]);
+  // low + (high - low) u as an explicit fused multiply-add: whether a compiler fuses the
+  // written-out form depends on its flags, and every build and device must round alike.
+  const T v = static_cast<T>(std::fma(high - low, u, low));
+  // Rounding to float32 can land exactly on `high`; keep the interval half-open.
+  if (v >= static_cast<T>(high) && high > low)
+    return std::nextafter(static_cast<T>(high), static_cast<T>(low));
+  return v;
+}
+
+template <typename T>
+static T normal_element(const PhiloxWords& w) {
+  // Box-Muller with 53-bit uniforms; u1 in (0, 1] so the log is finite.
+  const double u1 = 1.0 - uniform_double(w[0], w[1]);
+  const double u2 = uniform_double(w[2], w[3]);
+  return static_cast<T>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+}
+
+template <typename T>
+static T integer_element(const PhiloxWords& w, int64_t low, uint64_t range) {
+  // 64 random bits modulo the range: the bias is below range / 2^64, negligible here. The sum
+  // wraps in uint64 so that it is exact for any int64 range, even one wider than 2^63.
+  const uint64_t bits = static_cast<uint64_t>(w[0]) << 32 | w[1];
+  return static_cast<T>(static_cast<int64_t>(static_cast<uint64_t>(low) + bits % range));
 }
 
 Tensor Tensor::rand(const Shape& shape, DType dtype, Generator* gen, Device device) {
@@ -169,25 +200,38 @@ Tensor Tensor::rand(const Shape& shape, DType dtype, Generator* gen, Device devi
 Tensor Tensor::uniform(const Shape& shape, double low, double high, DType dtype, Generator* gen,
                        Device device) {
   dispatch_floating(dtype, "uniform", [](auto) {});
-  return random_fill(shape, dtype, gen, device, [&](const std::array<uint32_t, 4>& w, auto zero) {
-    double u = uniform01(w, zero);
-    double v = low + (high - low) * u;
-    // Rounding to float32 can land exactly on `high`; keep the interval half-open.
-    using T = decltype(zero);
-    if (static_cast<T>(v) >= static_cast<T>(high) && high > low)
-      v = std::nextafter(static_cast<T>(high), static_cast<T>(low));
-    return v;
-  });
+  Tensor t = empty(shape, dtype, device);
+  const PhiloxCounters counters = reserve_counters(gen, t.numel());
+  if (device.is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::uniform(t, low, high, counters.seed, counters.start);
+#else
+    throw_no_cuda("uniform");
+#endif
+  } else {
+    random_fill_cpu(t, counters, [&](const PhiloxWords& w, auto zero) {
+      return uniform_element<decltype(zero)>(w, low, high);
+    });
+  }
+  return t;
 }
 
 Tensor Tensor::randn(const Shape& shape, DType dtype, Generator* gen, Device device) {
   dispatch_floating(dtype, "randn", [](auto) {});
-  return random_fill(shape, dtype, gen, device, [](const std::array<uint32_t, 4>& w, auto) {
-    // Box-Muller with 53-bit uniforms; u1 in (0, 1] so the log is finite.
-    double u1 = 1.0 - uniform_double(w[0], w[1]);
-    double u2 = uniform_double(w[2], w[3]);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  });
+  Tensor t = empty(shape, dtype, device);
+  const PhiloxCounters counters = reserve_counters(gen, t.numel());
+  if (device.is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::randn(t, counters.seed, counters.start);
+#else
+    throw_no_cuda("randn");
+#endif
+  } else {
+    random_fill_cpu(t, counters, [](const PhiloxWords& w, auto zero) {
+      return normal_element<decltype(zero)>(w);
+    });
+  }
+  return t;
 }
 
 Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Generator* gen,
@@ -195,12 +239,21 @@ Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, DType dtyp
   if (high <= low)
     throw std::invalid_argument("randint: need low < high, got [" + std::to_string(low) + ", " +
                                 std::to_string(high) + ")");
-  const uint64_t range = static_cast<uint64_t>(high - low);
-  return random_fill(shape, dtype, gen, device, [&](const std::array<uint32_t, 4>& w, auto) {
-    // 64 random bits modulo the range: the bias is below range / 2^64, negligible here.
-    uint64_t bits = static_cast<uint64_t>(w[0]) << 32 | w[1];
-    return low + static_cast<int64_t>(bits % range); // exact for any int64 range
-  });
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  Tensor t = empty(shape, dtype, device);
+  const PhiloxCounters counters = reserve_counters(gen, t.numel());
+  if (device.is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::randint(t, low, range, counters.seed, counters.start);
+#else
+    throw_no_cuda("randint");
+#endif
+  } else {
+    random_fill_cpu(t, counters, [&](const PhiloxWords& w, auto zero) {
+      return integer_element<decltype(zero)>(w, low, range);
+    });
+  }
+  return t;
 }
 
 // ---- metadata ------------------------------------------------------------------------------
