@@ -28,9 +28,9 @@ struct Tolerance {
 };
 
 // float64: test::kF64Atol / kF64Rtol. float32: CUDA's single-precision exp, log, tanh, erf,
-// sin, cos are within 2 ulps of the exact value and glibc's within 1 (CUDA C++ Programming
-// Guide, "Mathematical Functions"), and nvcc fuses multiply-adds (gelu's cubic, silu) that g++
-// may round twice: results lie a few ulps (2^-23 = 1.2e-7 relative each) apart, and rtol 1e-5
+// sin, cos are within 2 ulps of the exact value (CUDA C++ Programming Guide, "Mathematical
+// Functions"), glibc's within 1-2, and nvcc fuses multiply-adds (gelu's cubic) that g++ may
+// round twice: results lie a few ulps (2^-23 = 1.2e-7 relative each) apart, and rtol 1e-5
 // leaves a wide margin. atol 1e-6 covers results near 0 that come out of a cancellation
 // (1 + tanh(z) for z near -4 in gelu_tanh). int64: integers that differ do so by at least 1,
 // so atol 0.5 asks for equality.
