@@ -26,6 +26,7 @@
 
 #include "cuda/check.h"
 #include "cuda/elementwise.h"
+#include "tensor/cpu/int_pow.h"
 #include "cuda/indexing.cuh"
 #include "cuda/runtime.h"
 
@@ -104,6 +105,8 @@ struct BinaryFn {
       return x * y;
     else if constexpr (Op == BinaryOp::Div)
       return x / y; // floating point; integers: IntDivFn
+    else if constexpr (Op == BinaryOp::Pow && std::is_integral_v<T>)
+      return int_pow(x, y); // exact, shared with the CPU loop
     else if constexpr (Op == BinaryOp::Pow)
       return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
     // NaN in either operand gives NaN, as torch.maximum / torch.minimum (x != x only for NaN).

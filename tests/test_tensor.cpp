@@ -690,3 +690,11 @@ TEST_CASE("add_: accumulates in place with broadcasting, through strided views")
       },
       {"add_", "dtypes differ"});
 }
+
+TEST_CASE("pow on int64 is exact, wraps on overflow, truncates negative exponents") {
+  const Tensor base = Tensor::from_vector<int64_t>({3, -3, 2, 1, -1, 5, 0}, {7});
+  const Tensor exponent = Tensor::from_vector<int64_t>({39, 3, 64, -5, -3, -2, 0}, {7});
+  // 3^39 = 4052555153018976267 needs 62 bits (inexact through double); 2^64 wraps to 0.
+  CHECK(pow(base, exponent).to_vector<int64_t>() ==
+        std::vector<int64_t>{4052555153018976267LL, -27, 0, 1, -1, 0, 1});
+}

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "tensor/cpu/int_pow.h"
 #include "tensor/cpu/strided.h"
 
 namespace ssm::cpu {
@@ -108,9 +109,12 @@ static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
       else
         return map2<T>(a, b, out, [](T x, T y) { return x / y; });
     case BinaryOp::Pow:
-      return map2<T>(a, b, out, [](T x, T y) {
-        return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-      });
+      if constexpr (std::is_integral_v<T>)
+        return map2<T>(a, b, out, [](T x, T y) { return int_pow(x, y); });
+      else
+        return map2<T>(a, b, out, [](T x, T y) {
+          return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+        });
     // NaN in either operand gives NaN, as torch.maximum / torch.minimum.
     case BinaryOp::Maximum:
       return map2<T>(a, b, out, [](T x, T y) {
