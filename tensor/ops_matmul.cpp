@@ -13,6 +13,7 @@
 // contiguous matrix): the GEMM takes the transpose as a flag. Any other layout is copied by
 // .contiguous() first. Broadcast batch dims have stride 0, so a matrix shared by the whole
 // batch (a weight) is never copied.
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/strided.h"
 #include "tensor/ops.h"
+
+#ifdef SSM_CUDA
+#include "cuda/blas.h"
+#endif
 
 namespace ssm {
 
@@ -79,17 +84,57 @@ static void batched_matmul_cpu(const Tensor& a, const Tensor& b, Tensor& out) {
   });
 }
 
+#ifdef SSM_CUDA
+// The CUDA path of batched_matmul: the same batch offsets as the CPU loop, one cuBLAS call for
+// equally spaced batches (cuda/blas.cpp). cuBLAS needs ld >= the row length even for a size-1
+// dim, which the CPU GEMM never reads.
+static cuda::GemmBatchOperand cuda_operand(const Tensor& t, const Shape& batch_strides,
+                                           const Shape& batch) {
+  const GemmOperand g = gemm_operand(t);
+  cuda::GemmBatchOperand op;
+  op.data = t.raw_data();
+  op.trans = g.trans;
+  const int64_t rows = t.size(-2), cols = t.size(-1);
+  op.ld = std::max<int64_t>(g.ld, g.trans ? rows : cols);
+  op.ld = std::max<int64_t>(op.ld, 1);
+  cpu::for_each_strided<1>(batch, {&batch_strides},
+                           [&](const std::array<int64_t, 1>& o) { op.offsets.push_back(o[0]); });
+  return op;
+}
+
+// Whether cuBLAS can read the matrix in place: a layout the GEMM accepts whose leading
+// dimension is at least the row length (a stride-0 row broadcast is not).
+static bool cublas_readable(const Tensor& t) {
+  const GemmOperand g = gemm_operand(t);
+  if (!g.readable) return false;
+  const int64_t rows = t.size(-2), cols = t.size(-1);
+  const int64_t needed = g.trans ? rows : cols;
+  return g.ld >= needed || (g.trans ? cols : rows) == 1;
+}
+#endif
+
 // a (..., M, K) x b (..., K, N) -> (batch..., M, N), the batch dims of a and b broadcasting to
 // `batch`. Shapes are already checked.
-static Tensor batched_matmul(const Tensor& a, const Tensor& b, const Shape& batch, const char* op) {
+static Tensor batched_matmul(const Tensor& a, const Tensor& b, const Shape& batch,
+                             [[maybe_unused]] const char* op) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   Shape a_shape = batch, b_shape = batch, out_shape = batch;
   a_shape.insert(a_shape.end(), {M, K});
   b_shape.insert(b_shape.end(), {K, N});
   out_shape.insert(out_shape.end(), {M, N});
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
-  check_cpu(a, op);
-  check_cpu(b, op);
+  if (a.device().is_cuda()) {
+#ifdef SSM_CUDA
+    const Tensor a_read = (cublas_readable(a) ? a : a.contiguous()).expand(a_shape);
+    const Tensor b_read = (cublas_readable(b) ? b : b.contiguous()).expand(b_shape);
+    const cuda::GemmBatchOperand op_a = cuda_operand(a_read, batch_dims(a_read.strides()), batch);
+    const cuda::GemmBatchOperand op_b = cuda_operand(b_read, batch_dims(b_read.strides()), batch);
+    cuda::batched_gemm(a.dtype(), a.device().index, M, N, K, op_a, op_b, out.raw_data());
+    return out;
+#else
+    throw_no_cuda(op);
+#endif
+  }
   const Tensor a_read = gemm_operand(a).readable ? a : a.contiguous();
   const Tensor b_read = gemm_operand(b).readable ? b : b.contiguous();
   dispatch_dtype(a.dtype(), [&](auto zero) {
