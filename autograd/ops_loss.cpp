@@ -1,6 +1,7 @@
 // ops_loss.cpp: differentiable softmax, log_softmax, cross-entropy and mean squared error.
 // Each is one op with a fused, hand-written backward; the CPU loops of the first three are in
-// tensor/cpu/nn_softmax.cpp (the layouts are described there), mse uses raw tensor ops.
+// tensor/cpu/nn_softmax.cpp (the layouts are described there) and their CUDA kernels, of the
+// same names, in cuda/nn_softmax.cu; mse uses raw tensor ops.
 //
 // g denotes d(loss)/d(output), the closure's argument. Shapes:
 //   softmax, log_softmax:  x (any shape) -> y (same), along one dim of n elements
@@ -19,6 +20,10 @@
 
 #include "autograd/functions.h"
 #include "tensor/cpu/nn_softmax.h"
+
+#ifdef SSM_CUDA
+#include "cuda/nn_softmax.h"
+#endif
 
 namespace ssm {
 
@@ -51,13 +56,27 @@ Var softmax_op(const Var& x, int64_t dim, bool log, const char* op) {
   check_floating(xv, op);
   const int64_t d = wrap_dim(dim, std::max<int64_t>(xv.dim(), 1), op);
   const SplitAtDim s = split_at_dim(xv.shape(), d);
-  check_cpu(xv, op);
   Tensor y = Tensor::empty(xv.shape(), xv.dtype(), xv.device()); // (shape of x)
-  cpu::softmax_forward(xv.contiguous(), s.outer, s.n, s.inner, log, y);
+  if (xv.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::softmax_forward(xv.contiguous(), s.outer, s.n, s.inner, log, y);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::softmax_forward(xv.contiguous(), s.outer, s.n, s.inner, log, y);
+  }
   return make_result(op, y, {x}, [=](const Tensor& g) {
-    check_cpu(g, op);
     Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device()); // (shape of x)
-    cpu::softmax_backward(y, g.contiguous(), s.outer, s.n, s.inner, log, dx);
+    if (y.device().is_cuda()) {
+#ifdef SSM_CUDA
+      cuda::softmax_backward(y, g.contiguous(), s.outer, s.n, s.inner, log, dx);
+#else
+      throw_no_cuda(op);
+#endif
+    } else {
+      cpu::softmax_backward(y, g.contiguous(), s.outer, s.n, s.inner, log, dx);
+    }
     return std::vector<Tensor>{dx};
   });
 }
@@ -105,12 +124,12 @@ Var cross_entropy(const Var& logits, const Tensor& targets, int64_t ignore_index
   if (targets.device() != x.device())
     throw std::invalid_argument("cross_entropy: targets on " + targets.device().str() +
                                 ", logits on " + x.device().str());
-  check_cpu(x, op);
-  check_cpu(targets, op);
 
   const SplitAtDim s = split_at_dim(x.shape(), class_dim); // (N, C, d1 * ...)
   const Tensor t = targets.contiguous();                   // (N, d1, ...)
-  const cpu::TargetScan scan = cpu::scan_targets(t, s.n, ignore_index);
+  // CUDA targets are scanned on a host copy: the host needs the count and the verdict before
+  // it launches anything (cuda/index.h weighs this for the indexing ops).
+  const cpu::TargetScan scan = cpu::scan_targets(t.to(Device::cpu()), s.n, ignore_index);
   if (scan.out_of_range)
     throw std::out_of_range("cross_entropy: target " + std::to_string(*scan.out_of_range) +
                             " is out of range for " + std::to_string(s.n) +
@@ -120,7 +139,15 @@ Var cross_entropy(const Var& logits, const Tensor& targets, int64_t ignore_index
   const Tensor xc = x.contiguous();                                   // (N, C, d1, ...)
   Tensor losses = Tensor::empty(target_shape, x.dtype(), x.device()); // (N, d1, ...)
   Tensor lse = Tensor::empty(target_shape, x.dtype(), x.device());    // (N, d1, ...)
-  cpu::cross_entropy_forward(xc, t, s.outer, s.n, s.inner, ignore_index, losses, lse);
+  if (x.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::cross_entropy_forward(xc, t, s.outer, s.n, s.inner, ignore_index, losses, lse);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::cross_entropy_forward(xc, t, s.outer, s.n, s.inner, ignore_index, losses, lse);
+  }
 
   Tensor out;
   switch (reduction) {
@@ -132,13 +159,21 @@ Var cross_entropy(const Var& logits, const Tensor& targets, int64_t ignore_index
   }
   const double scalar_weight = reduction == Reduction::Mean ? 1.0 / scan.counted : 1.0;
   return make_result(op, out, {logits}, [=](const Tensor& g) {
-    check_cpu(g, op);
     // (N, d1, ...): dL/dloss_p for every position.
-    const Tensor w = reduction == Reduction::None
-                         ? g.contiguous()
-                         : Tensor::full(target_shape, g.item() * scalar_weight, g.dtype());
+    const Tensor w =
+        reduction == Reduction::None
+            ? g.contiguous()
+            : Tensor::full(target_shape, g.item() * scalar_weight, g.dtype(), g.device());
     Tensor dx = Tensor::empty(xc.shape(), xc.dtype(), xc.device()); // (N, C, d1, ...)
-    cpu::cross_entropy_backward(xc, t, lse, w, s.outer, s.n, s.inner, ignore_index, dx);
+    if (xc.device().is_cuda()) {
+#ifdef SSM_CUDA
+      cuda::cross_entropy_backward(xc, t, lse, w, s.outer, s.n, s.inner, ignore_index, dx);
+#else
+      throw_no_cuda(op);
+#endif
+    } else {
+      cpu::cross_entropy_backward(xc, t, lse, w, s.outer, s.n, s.inner, ignore_index, dx);
+    }
     return std::vector<Tensor>{dx};
   });
 }

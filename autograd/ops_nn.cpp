@@ -1,8 +1,10 @@
 // ops_nn.cpp: differentiable layers: embedding, layer_norm, rms_norm, conv1d and
 // scaled_dot_product_attention. Each is one op with a fused, hand-written backward. The CPU
 // loops of the norms and of conv1d are in tensor/cpu/nn_norm.cpp and tensor/cpu/nn_conv.cpp
-// (their headers spell out the math of forward and backward); embedding and attention use
-// the raw index and matmul ops, and attention the softmax loops of tensor/cpu/nn_softmax.cpp.
+// (their headers spell out the math of forward and backward), their CUDA kernels, of the same
+// names, in cuda/nn_norm.cu and cuda/nn_conv.cu; embedding and attention use the raw index
+// and matmul ops, and attention the softmax loops of tensor/cpu/nn_softmax.cpp (CUDA:
+// cuda/nn_softmax.cu).
 //
 // g denotes d(loss)/d(output), the closure's argument. Shapes:
 //   embedding:   weight (V, D), indices int64 (...) -> (..., D)
@@ -25,6 +27,12 @@
 #include "tensor/cpu/nn_conv.h"
 #include "tensor/cpu/nn_norm.h"
 #include "tensor/cpu/nn_softmax.h"
+
+#ifdef SSM_CUDA
+#include "cuda/nn_conv.h"
+#include "cuda/nn_norm.h"
+#include "cuda/nn_softmax.h"
+#endif
 
 namespace ssm {
 
@@ -65,9 +73,6 @@ Var norm_op(cpu::NormKind kind, const char* op, const Var& x, const Shape& norm_
   const int64_t n = numel_of(norm_shape);
   const Shape lead(xv.shape().begin(), xv.shape().end() - norm_shape.size());
   const int64_t rows = numel_of(lead);
-  check_cpu(xv, op);
-  for (const Var& p : {weight, bias})
-    if (p.defined()) check_cpu(p.value(), op);
 
   const Tensor x2 = xv.contiguous().view({rows, n});                    // (rows, n)
   const Tensor w = param_as(weight, {n});                               // (n) or undefined
@@ -75,17 +80,33 @@ Var norm_op(cpu::NormKind kind, const char* op, const Var& x, const Shape& norm_
   Tensor y = Tensor::empty({rows, n}, xv.dtype(), xv.device());         // (rows, n)
   Tensor mean = empty_if(kind == cpu::NormKind::LayerNorm, {rows}, xv); // (rows)
   Tensor rstd = Tensor::empty({rows}, xv.dtype(), xv.device());         // (rows)
-  cpu::norm_forward(kind, x2, w, b, eps, y, mean, rstd);
+  if (xv.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::norm_forward(kind, x2, w, b, eps, y, mean, rstd);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::norm_forward(kind, x2, w, b, eps, y, mean, rstd);
+  }
 
   const Shape x_shape = xv.shape();
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(),
              need_b = bias.requires_grad();
   return make_result(op, y.view(x_shape), {x, weight, bias}, [=](const Tensor& g) {
-    check_cpu(g, op);
-    Tensor dx = empty_if(need_x, {rows, n}, x2); // (rows, n)
-    Tensor dw = empty_if(need_w, {n}, x2);       // (n)
-    Tensor db = empty_if(need_b, {n}, x2);       // (n)
-    cpu::norm_backward(kind, x2, w, mean, rstd, g.contiguous().view({rows, n}), dx, dw, db);
+    Tensor dx = empty_if(need_x, {rows, n}, x2);      // (rows, n)
+    Tensor dw = empty_if(need_w, {n}, x2);            // (n)
+    Tensor db = empty_if(need_b, {n}, x2);            // (n)
+    const Tensor g2 = g.contiguous().view({rows, n}); // (rows, n)
+    if (x2.device().is_cuda()) {
+#ifdef SSM_CUDA
+      cuda::norm_backward(kind, x2, w, mean, rstd, g2, dx, dw, db);
+#else
+      throw_no_cuda(op);
+#endif
+    } else {
+      cpu::norm_backward(kind, x2, w, mean, rstd, g2, dx, dw, db);
+    }
     return std::vector<Tensor>{view_if_defined(dx, x_shape), view_if_defined(dw, norm_shape),
                                view_if_defined(db, norm_shape)};
   });
@@ -113,11 +134,11 @@ Var embedding(const Var& weight, const Tensor& indices) {
   if (indices.device() != w.device())
     throw std::invalid_argument("embedding: indices on " + indices.device().str() + ", weight on " +
                                 w.device().str());
-  check_cpu(w, op);
-  check_cpu(indices, op);
   const int64_t num_embeddings = w.size(0), dim = w.size(1);
   const Tensor flat = indices.reshape({indices.numel()}); // (P), P positions
-  if (const std::optional<int64_t> bad = cpu::first_index_out_of_range(flat, num_embeddings))
+  // CUDA indices are checked on a host copy (cuda/index.h says why).
+  if (const std::optional<int64_t> bad =
+          cpu::first_index_out_of_range(flat.to(Device::cpu()), num_embeddings))
     throw std::out_of_range("embedding: index " + std::to_string(*bad) + " is out of range for " +
                             std::to_string(num_embeddings) + " embeddings (expected 0 <= index < " +
                             std::to_string(num_embeddings) + ")");
@@ -248,24 +269,37 @@ Var conv1d(const Var& x, const Var& weight, const Var& bias, int64_t stride, int
          std::to_string(s.length) + " + 2*" + std::to_string(padding) + " - " +
          std::to_string(dilation) + "*" + std::to_string(s.kernel - 1) + " - 1) / " +
          std::to_string(stride) + ") + 1 is < 1: the input is shorter than the dilated kernel");
-  check_cpu(xv, op);
-  check_cpu(wv, op);
-  if (bias.defined()) check_cpu(bias.value(), op);
 
   const Tensor xc = xv.contiguous();                                       // (B, C_in, L)
   const Tensor wc = wv.contiguous();                                       // (C_out, C_in / G, K)
   const Tensor bc = bias.defined() ? bias.value().contiguous() : Tensor(); // (C_out)
+  // (B, C_out, L_out)
   Tensor y = Tensor::empty({s.batch, s.out_channels, s.out_length}, xv.dtype(), xv.device());
-  cpu::conv1d_forward(xc, wc, bc, s, y); // (B, C_out, L_out)
+  if (xc.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::conv1d_forward(xc, wc, bc, s, y);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::conv1d_forward(xc, wc, bc, s, y);
+  }
 
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad(),
              need_b = bias.requires_grad();
   return make_result(op, y, {x, weight, bias}, [=](const Tensor& g) {
-    check_cpu(g, op);
     Tensor dx = empty_if(need_x, xc.shape(), xc);       // (B, C_in, L)
     Tensor dw = empty_if(need_w, wc.shape(), wc);       // (C_out, C_in / G, K)
     Tensor db = empty_if(need_b, {s.out_channels}, wc); // (C_out)
-    cpu::conv1d_backward(xc, wc, g.contiguous(), s, dx, dw, db);
+    if (xc.device().is_cuda()) {
+#ifdef SSM_CUDA
+      cuda::conv1d_backward(xc, wc, g.contiguous(), s, dx, dw, db);
+#else
+      throw_no_cuda(op);
+#endif
+    } else {
+      cpu::conv1d_backward(xc, wc, g.contiguous(), s, dx, dw, db);
+    }
     return std::vector<Tensor>{dx, dw, db};
   });
 }
@@ -304,31 +338,45 @@ Var scaled_dot_product_attention(const Var& q, const Var& k, const Var& v, bool 
   } catch (const std::invalid_argument&) {
     throw std::invalid_argument(std::string(op) + ": batch dims do not broadcast: " + shapes);
   }
-  check_cpu(qv, op);
-  check_cpu(kv, op);
-  check_cpu(vv, op);
   const int64_t L = qv.size(-2), S = kv.size(-2), E = qv.size(-1);
   const double sc = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(E));
 
   Tensor scores = ssm::mul(matmul(qv, kv.transpose(-2, -1)), sc); // (..., L, S)
   if (causal) {
+    const Device device = scores.device();
     const Tensor key_after_query =
-        ssm::gt(Tensor::arange(0, S), Tensor::arange(0, L).reshape({L, 1})); // (L, S): j > i
+        ssm::gt(Tensor::arange(0, S, 1, DType::Int64, device),
+                Tensor::arange(0, L, 1, DType::Int64, device).reshape({L, 1})); // (L, S): j > i
     scores = ssm::masked_fill(scores, key_after_query, -std::numeric_limits<double>::infinity());
   }
   Tensor probs = Tensor::empty(scores.shape(), scores.dtype(), scores.device()); // (..., L, S)
-  cpu::softmax_forward(scores, rows_of(scores), S, 1, false, probs);
+  if (scores.device().is_cuda()) {
+#ifdef SSM_CUDA
+    cuda::softmax_forward(scores, rows_of(scores), S, 1, false, probs);
+#else
+    throw_no_cuda(op);
+#endif
+  } else {
+    cpu::softmax_forward(scores, rows_of(scores), S, 1, false, probs);
+  }
   const Tensor out = matmul(probs, vv); // (..., L, Ev)
 
   const bool need_q = q.requires_grad(), need_k = k.requires_grad(), need_v = v.requires_grad();
   return make_result(op, out, {q, k, v}, [=](const Tensor& g) {
-    check_cpu(g, op);
     const Tensor d_probs = matmul(g, vv.transpose(-2, -1));                   // (batch..., L, S)
     const Tensor dv = need_v ? matmul(probs.transpose(-2, -1), g) : Tensor(); // (..., S, Ev)
     if (!need_q && !need_k) return std::vector<Tensor>{Tensor(), Tensor(), dv};
     const Tensor probs_full = probs.expand(d_probs.shape()).contiguous(); // (batch..., L, S)
     Tensor d_scores = Tensor::empty(d_probs.shape(), d_probs.dtype(), d_probs.device());
-    cpu::softmax_backward(probs_full, d_probs, rows_of(d_probs), S, 1, false, d_scores);
+    if (d_probs.device().is_cuda()) {
+#ifdef SSM_CUDA
+      cuda::softmax_backward(probs_full, d_probs, rows_of(d_probs), S, 1, false, d_scores);
+#else
+      throw_no_cuda(op);
+#endif
+    } else {
+      cpu::softmax_backward(probs_full, d_probs, rows_of(d_probs), S, 1, false, d_scores);
+    }
     const Tensor d_z = ssm::mul(d_scores, sc);                               // (batch..., L, S)
     const Tensor dq = need_q ? matmul(d_z, kv) : Tensor();                   // (batch..., L, E)
     const Tensor dk = need_k ? matmul(d_z.transpose(-2, -1), qv) : Tensor(); // (batch..., S, E)

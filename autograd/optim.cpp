@@ -3,6 +3,10 @@
 #include <cmath>
 #include <stdexcept>
 
+#ifdef SSM_CUDA
+#include "cuda/optim.h"
+#endif
+
 namespace ssm::optim {
 
 Optimizer::Optimizer(NamedParameters params) : params_(std::move(params)) {
@@ -21,10 +25,9 @@ void Optimizer::zero_grad() {
 // Checks that a parameter's gradient can be used by an update loop.
 static void check_grad(const std::string& name, const Var& p) {
   const Tensor& g = p.grad();
-  if (g.shape() != p.shape() || g.dtype() != p.dtype())
+  if (g.shape() != p.shape() || g.dtype() != p.dtype() || g.device() != p.device())
     throw std::invalid_argument("optimizer: gradient of '" + name + "' is " + g.describe() +
                                 ", parameter is " + p.value().describe());
-  check_cpu(p.value(), "optimizer step");
 }
 
 // ---- SGD -----------------------------------------------------------------------------------
@@ -46,21 +49,31 @@ void SGD::step() {
     Tensor& buf = momentum_buffers_[i];
     const bool first = !buf.defined();
     if (options.momentum != 0 && first) buf = Tensor::zeros(p.shape(), p.dtype(), p.device());
-    dispatch_floating(p.dtype(), "SGD", [&](auto zero) {
-      using T = decltype(zero);
-      T* w = p.value().data<T>();
-      const T* pg = g.data<T>();
-      T* pb = options.momentum != 0 ? buf.data<T>() : nullptr;
-      const double mu = options.momentum, wd = options.weight_decay;
-      for (int64_t j = 0; j < p.numel(); ++j) {
-        double d = pg[j] + wd * w[j];
-        if (pb) {
-          pb[j] = static_cast<T>(first ? d : mu * pb[j] + d);
-          d = options.nesterov ? d + mu * pb[j] : pb[j];
+    if (p.device().is_cuda()) {
+#ifdef SSM_CUDA
+      Tensor w = p.value();
+      cuda::sgd_step(w, g, buf, first, lr, options.momentum, options.weight_decay,
+                     options.nesterov);
+#else
+      throw_no_cuda("SGD");
+#endif
+    } else {
+      dispatch_floating(p.dtype(), "SGD", [&](auto zero) {
+        using T = decltype(zero);
+        T* w = p.value().data<T>();
+        const T* pg = g.data<T>();
+        T* pb = options.momentum != 0 ? buf.data<T>() : nullptr;
+        const double mu = options.momentum, wd = options.weight_decay;
+        for (int64_t j = 0; j < p.numel(); ++j) {
+          double d = pg[j] + wd * w[j];
+          if (pb) {
+            pb[j] = static_cast<T>(first ? d : mu * pb[j] + d);
+            d = options.nesterov ? d + mu * pb[j] : pb[j];
+          }
+          w[j] = static_cast<T>(w[j] - lr * d);
         }
-        w[j] = static_cast<T>(w[j] - lr * d);
-      }
-    });
+      });
+    }
   }
 }
 
@@ -97,21 +110,31 @@ void AdamW::step() {
       exp_avg_sq_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
     const double decay = decays(name) ? lr * options.weight_decay : 0.0;
-    dispatch_floating(p.dtype(), "AdamW", [&](auto zero) {
-      using T = decltype(zero);
-      T* w = p.value().data<T>();
-      const T* pg = g.data<T>();
-      T* m = exp_avg_[i].data<T>();
-      T* v = exp_avg_sq_[i].data<T>();
-      const double b1 = options.beta1, b2 = options.beta2;
-      for (int64_t j = 0; j < p.numel(); ++j) {
-        const double gj = pg[j];
-        m[j] = static_cast<T>(b1 * m[j] + (1 - b1) * gj);
-        v[j] = static_cast<T>(b2 * v[j] + (1 - b2) * gj * gj);
-        const double denom = std::sqrt(v[j] / bias2) + options.eps;
-        w[j] = static_cast<T>(w[j] * (1 - decay) - lr * (m[j] / bias1) / denom);
-      }
-    });
+    if (p.device().is_cuda()) {
+#ifdef SSM_CUDA
+      Tensor w = p.value();
+      cuda::adamw_step(w, g, exp_avg_[i], exp_avg_sq_[i], lr, options.beta1, options.beta2,
+                       options.eps, decay, bias1, bias2);
+#else
+      throw_no_cuda("AdamW");
+#endif
+    } else {
+      dispatch_floating(p.dtype(), "AdamW", [&](auto zero) {
+        using T = decltype(zero);
+        T* w = p.value().data<T>();
+        const T* pg = g.data<T>();
+        T* m = exp_avg_[i].data<T>();
+        T* v = exp_avg_sq_[i].data<T>();
+        const double b1 = options.beta1, b2 = options.beta2;
+        for (int64_t j = 0; j < p.numel(); ++j) {
+          const double gj = pg[j];
+          m[j] = static_cast<T>(b1 * m[j] + (1 - b1) * gj);
+          v[j] = static_cast<T>(b2 * v[j] + (1 - b2) * gj * gj);
+          const double denom = std::sqrt(v[j] / bias2) + options.eps;
+          w[j] = static_cast<T>(w[j] * (1 - decay) - lr * (m[j] / bias1) / denom);
+        }
+      });
+    }
   }
 }
 

@@ -463,7 +463,6 @@ static std::vector<uint8_t> serialize(const std::vector<NamedTensor>& tensors,
       throw std::invalid_argument(context + ": tensor name '" + entry.name + "' appears twice");
     if (!entry.tensor.defined())
       throw std::invalid_argument(context + ": tensor '" + entry.name + "' is undefined");
-    check_cpu(entry.tensor, "save_safetensors");
     const StorageDType storage = entry.storage.value_or(default_storage(entry.tensor.dtype()));
     if (!is_floating(storage) && is_floating(entry.tensor.dtype()))
       throw std::invalid_argument(context + ": tensor '" + entry.name + "' is " +
@@ -490,7 +489,7 @@ static std::vector<uint8_t> serialize(const std::vector<NamedTensor>& tensors,
   std::memcpy(bytes.data() + 8, header_text.data(), header_text.size());
   uint8_t* dst = bytes.data() + 8 + header_text.size();
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const Tensor values = tensors[i].tensor.contiguous();
+    const Tensor values = tensors[i].tensor.to(Device::cpu()).contiguous(); // CUDA: a host copy
     dispatch_dtype(values.dtype(), [&](auto zero) {
       using T = decltype(zero);
       encode(values.data<T>(), values.numel(), storages[i], dst, context, tensors[i].name);
