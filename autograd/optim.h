@@ -2,8 +2,8 @@
 //
 // Optimizers hold (name, parameter) pairs so that weight decay can be switched off by name
 // (biases and norm weights, as is usual for transformers and Mamba). Each step is one fused
-// loop per parameter (tensor/cpu/ style; a CUDA kernel will sit beside it) that updates the
-// parameter's value in place; parameters without a gradient are skipped.
+// loop per parameter (on CUDA one kernel, cuda/optim.cu) that updates the parameter's value
+// in place; parameters without a gradient are skipped.
 #pragma once
 
 #include <functional>
