@@ -27,9 +27,12 @@
 //   db: one block per co, the same sum over (b, t) of g alone.
 // No atomics: every sum has an order fixed by the shape, so results are the same run to run.
 //
-// Precision, as the CPU loop: y and dx accumulate in T, dw and db in double. float64 results
-// differ from the CPU's by nvcc's fused multiply-adds and, for dw and db, the order of the
-// double sums; float32 results by an ulp or so of each fused multiply-add.
+// Precision, the CPU loop's, so that kernel and reference round alike: y and dx accumulate in
+// T (sums of C_in/G * K and C_out/G * K terms, 4 in Mamba's case, lose nothing worth a
+// double), dw and db in double (a sum over B * L_out terms, 8192 in Mamba's case, could lose
+// up to 13 bits of a float32 accumulator). float64 results differ from the CPU's by nvcc's fused
+// multiply-adds and, for dw and db, the order of the double sums; float32 results by an ulp or so
+// of each fused multiply-add.
 #include "cuda/check.h"
 #include "cuda/group_reduce.cuh"
 #include "cuda/nn_conv.h"

@@ -22,11 +22,13 @@
 //     2. norm_param_totals: one thread per column adds partial[0][j], partial[1][j], ... in
 //        order and rounds to T.
 //
-// Precision, as the CPU loop: row statistics and the dweight/dbias sums in double; mu and r
-// rounded to T; y, gh, xhat and dx in T. The sums are added in a tree instead of in order,
-// so float64 results differ from the CPU's by a few ulps of the sums, float32 results by an
-// ulp where a double sum rounds differently, and by nvcc's fused multiply-adds where the CPU
-// rounds twice.
+// Precision, the CPU loop's, so that kernel and reference round alike: row statistics and the
+// dweight/dbias sums in double (sums of n, or of rows, terms: a float32 accumulator could
+// lose up to log2 of that many bits, and the two-pass variance needs an accurate mean); mu
+// and r rounded to T; y, gh, xhat and dx in T. The sums are added in a tree instead of in
+// order, so float64 results differ from the CPU's by a few ulps of the sums, float32 results
+// by an ulp where a double sum rounds differently, and by nvcc's fused multiply-adds where
+// the CPU rounds twice.
 #include "cuda/check.h"
 #include "cuda/group_reduce.cuh"
 #include "cuda/nn_norm.h"

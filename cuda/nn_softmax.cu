@@ -25,11 +25,13 @@
 // fits a grid of at most 65535 blocks. The cross-entropy backward is elementwise: one thread
 // per logit.
 //
-// Precision, as the CPU loop: the exponentials in T, their sum in double, 1/s and log s
-// rounded to T, sum_k g_k y_k in double over T products. The sums are added in a tree rather
-// than in order: float64 results differ from the CPU's by a few ulps; float32 results, rounded
-// from double sums on both sides, by the ulp or two of CUDA's expf against the host's.
-// Every addition order is fixed by the shape, so results are the same run to run.
+// Precision, the CPU loop's, so that kernel and reference round alike: the exponentials in T,
+// their sum in double (a 50000-entry vocabulary row could lose up to ~16 bits of a float32
+// accumulator), 1/s and log s rounded to T, sum_k g_k y_k in double over T products. The sums
+// are added in a tree rather than in order: float64 results differ from the CPU's by a few
+// ulps; float32 results, rounded from double sums on both sides, by the ulp or two of CUDA's
+// expf against the host's. Every addition order is fixed by the shape, so results are the
+// same run to run.
 //
 // Not done: a row along an inner dim is split into at most 8 phases, so a long dim with few
 // columns (softmax over dim 0 of (100000, 2)) runs on few threads.
