@@ -24,7 +24,7 @@
 #include "tensor/ops.h"
 
 #ifdef SSM_CUDA
-#include "cuda/blas.h"
+#include "cuda/matmul.h"
 #endif
 
 namespace ssm {
@@ -85,31 +85,62 @@ static void batched_matmul_cpu(const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 #ifdef SSM_CUDA
-// The CUDA path of batched_matmul: the same batch offsets as the CPU loop, one cuBLAS call for
-// equally spaced batches (cuda/blas.cpp). cuBLAS needs ld >= the row length even for a size-1
-// dim, which the CPU GEMM never reads.
-static cuda::GemmBatchOperand cuda_operand(const Tensor& t, const Shape& batch_strides,
-                                           const Shape& batch) {
-  const GemmOperand g = gemm_operand(t);
-  cuda::GemmBatchOperand op;
-  op.data = t.raw_data();
-  op.trans = g.trans;
-  const int64_t rows = t.size(-2), cols = t.size(-1);
-  op.ld = std::max<int64_t>(g.ld, g.trans ? rows : cols);
-  op.ld = std::max<int64_t>(op.ld, 1);
-  cpu::for_each_strided<1>(batch, {&batch_strides},
-                           [&](const std::array<int64_t, 1>& o) { op.offsets.push_back(o[0]); });
-  return op;
-}
-
 // Whether cuBLAS can read the matrix in place: a layout the GEMM accepts whose leading
-// dimension is at least the row length (a stride-0 row broadcast is not).
+// dimension covers a stored row, or a single stored row (cuda/matmul.h). A stride-0 broadcast
+// of one row to many, which the CPU GEMM reads in place, is not.
 static bool cublas_readable(const Tensor& t) {
   const GemmOperand g = gemm_operand(t);
   if (!g.readable) return false;
   const int64_t rows = t.size(-2), cols = t.size(-1);
-  const int64_t needed = g.trans ? rows : cols;
-  return g.ld >= needed || (g.trans ? cols : rows) == 1;
+  const int64_t row_length = g.trans ? rows : cols, stored_rows = g.trans ? cols : rows;
+  return g.ld >= row_length || stored_rows == 1;
+}
+
+// The CUDA counterpart of batched_matmul_cpu, same arguments. The batch dims are merged where
+// one step of the outer dim spans the whole inner dim in a, b and out alike (size-1 dims
+// dropped), so that a batch walked by one stride in all three, such as a contiguous bmm or a
+// weight shared by the whole batch (stride 0), is one cuBLAS strided-batched call; the
+// remaining outer dims (as in (2, 1, 3, 4) x (5, 4, 2)) are looped over, one call each.
+template <typename T>
+static void batched_matmul_cuda(const Tensor& a, const Tensor& b, Tensor& out) {
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  const GemmOperand op_a = gemm_operand(a), op_b = gemm_operand(b);
+  Shape batch, a_strides, b_strides, out_strides;
+  for (int64_t d = 0; d + 2 < out.dim(); ++d) {
+    const int64_t size = out.size(d);
+    const int64_t sa = a.strides()[d], sb = b.strides()[d], so = out.strides()[d];
+    if (size == 1) continue;
+    if (!batch.empty() && a_strides.back() == sa * size && b_strides.back() == sb * size &&
+        out_strides.back() == so * size) {
+      batch.back() *= size;
+      a_strides.back() = sa;
+      b_strides.back() = sb;
+      out_strides.back() = so;
+      continue;
+    }
+    batch.push_back(size);
+    a_strides.push_back(sa);
+    b_strides.push_back(sb);
+    out_strides.push_back(so);
+  }
+  // The innermost merged dim is the strided batch; an empty batch is one product.
+  int64_t count = 1, step_a = 0, step_b = 0, step_out = 0;
+  if (!batch.empty()) {
+    count = batch.back();
+    step_a = a_strides.back();
+    step_b = b_strides.back();
+    step_out = out_strides.back();
+    for (Shape* s : {&batch, &a_strides, &b_strides, &out_strides}) s->pop_back();
+  }
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  cpu::for_each_strided<3>(
+      batch, {&a_strides, &b_strides, &out_strides}, [&](const std::array<int64_t, 3>& o) {
+        cuda::gemm_strided_batched<T>(out.device().index, count, M, N, K, pa + o[0], op_a.ld,
+                                      step_a, op_a.trans, pb + o[1], op_b.ld, step_b, op_b.trans,
+                                      po + o[2], N, step_out, false);
+      });
 }
 #endif
 
@@ -125,11 +156,15 @@ static Tensor batched_matmul(const Tensor& a, const Tensor& b, const Shape& batc
   Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (a.device().is_cuda()) {
 #ifdef SSM_CUDA
-    const Tensor a_read = (cublas_readable(a) ? a : a.contiguous()).expand(a_shape);
-    const Tensor b_read = (cublas_readable(b) ? b : b.contiguous()).expand(b_shape);
-    const cuda::GemmBatchOperand op_a = cuda_operand(a_read, batch_dims(a_read.strides()), batch);
-    const cuda::GemmBatchOperand op_b = cuda_operand(b_read, batch_dims(b_read.strides()), batch);
-    cuda::batched_gemm(a.dtype(), a.device().index, M, N, K, op_a, op_b, out.raw_data());
+    if (a.dtype() == DType::Int64)
+      throw std::invalid_argument(std::string(op) +
+                                  ": int64 matrix products are not supported on CUDA (cuBLAS has "
+                                  "no integer GEMM); use float64 or the CPU");
+    const Tensor a_read = cublas_readable(a) ? a : a.contiguous();
+    const Tensor b_read = cublas_readable(b) ? b : b.contiguous();
+    dispatch_floating(a.dtype(), op, [&](auto zero) {
+      batched_matmul_cuda<decltype(zero)>(a_read.expand(a_shape), b_read.expand(b_shape), out);
+    });
     return out;
 #else
     throw_no_cuda(op);
