@@ -27,8 +27,13 @@ head -1 "$out/build.log"
 grep -c warning "$out/build.log" | sed 's/^/compiler warnings: /'
 
 step tests
-bash tests/run.sh build/run_tests >"$out/tests.log" 2>&1
+# Line-buffered output and a time limit: a hung kernel ends the run with the log intact.
+# TEST_ARGS passes doctest filters, e.g. TEST_ARGS="-sf=*test_cuda_matmul*".
+timeout "${TEST_TIMEOUT:-600}" stdbuf -oL bash tests/run.sh build/run_tests -d ${TEST_ARGS:-} \
+  >"$out/tests.log" 2>&1
 tests_status=$?
+[ $tests_status -eq 124 ] && echo "tests: TIMED OUT after ${TEST_TIMEOUT:-600} s; last lines:" &&
+  tail -5 "$out/tests.log"
 grep -E '^(PASS|FAIL) ' "$out/tests.log" >"$out/parity.log"
 echo "parity lines: $(grep -c '^PASS' "$out/parity.log") PASS, $(grep -c '^FAIL' "$out/parity.log") FAIL"
 grep '^FAIL' "$out/parity.log" | head -20
@@ -51,8 +56,8 @@ if [ $quick -eq 0 ]; then
 fi
 
 step trainer
-build/train_mlp --device cpu --steps 200 --out "$out/mlp-cpu" >"$out/train-cpu.log" 2>&1
-build/train_mlp --device cuda --steps 200 --out "$out/mlp-cuda" >"$out/train-cuda.log" 2>&1
+timeout 120 build/train_mlp --device cpu --steps 200 --out "$out/mlp-cpu" >"$out/train-cpu.log" 2>&1
+timeout 120 build/train_mlp --device cuda --steps 200 --out "$out/mlp-cuda" >"$out/train-cuda.log" 2>&1
 tail -n 3 "$out/train-cpu.log" "$out/train-cuda.log"
 paste -d' ' <(grep -o '"loss":[^,]*' "$out/mlp-cpu/metrics.jsonl" | head -5) \
   <(grep -o '"loss":[^,]*' "$out/mlp-cuda/metrics.jsonl" | head -5) | sed 's/^/cpu vs cuda: /'

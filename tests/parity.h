@@ -55,6 +55,7 @@ inline void check_parity(const std::string& op, const std::string& config, const
   const ParityResult r = compare(cuda_out, cpu_out, atol, rtol);
   std::printf("%s  %-24s %-40s %-8s max_err %-9.3g rel_l2 %.3g\n", r.ok ? "PASS" : "FAIL",
               op.c_str(), config.c_str(), dtype_name(cpu_out.dtype()), r.max_err, r.rel_l2);
+  std::fflush(stdout); // a log cut short by a crash or a timeout still ends at the last check
   INFO(op << " " << config << ": shapes " << shape_str(cuda_out.shape()) << " vs "
           << shape_str(cpu_out.shape()) << ", max_err " << r.max_err);
   CHECK(r.ok);
