@@ -43,7 +43,8 @@ tail -1 "$out/tests.log"
 if [ $quick -eq 0 ]; then
   step compute-sanitizer
   for tool in memcheck racecheck; do
-    compute-sanitizer --tool $tool --error-exitcode 99 build/run_tests \
+    timeout "${SANITIZER_TIMEOUT:-300}" \
+      compute-sanitizer --tool $tool --error-exitcode 99 build/run_tests -tc='cuda*' \
       >"$out/sanitizer-$tool.log" 2>&1
     echo "$tool: exit $? ; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer-$tool.log" | tail -1)"
     tail -1 "$out/sanitizer-$tool.log"
