@@ -186,11 +186,13 @@ template <typename RowFn>
 __global__ void columns_kernel(RowFn fn, int64_t columns, int64_t inner) {
   const ColumnTeam team{static_cast<int>(threadIdx.y), static_cast<int>(blockDim.y)};
   for (int64_t tile = blockIdx.x; tile * 32 < columns; tile += gridDim.x) {
+    // One call site for active and inactive threads alike: the team's combines contain
+    // __syncthreads(), which every thread of the block must reach at the same instruction (a
+    // barrier inside divergent branches is undefined and can hang).
     const int64_t column = tile * 32 + threadIdx.x;
-    if (column < columns)
-      fn(column / inner, column % inner, true, team);
-    else
-      fn(0, 0, false, team);
+    const bool active = column < columns;
+    const int64_t c = active ? column : 0;
+    fn(c / inner, c % inner, active, team);
   }
 }
 
