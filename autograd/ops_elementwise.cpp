@@ -69,15 +69,19 @@ Var neg(const Var& x) {
                      [](const Tensor& g) { return std::vector<Tensor>{ssm::neg(g)}; });
 }
 
-// y = x^p: dy/dx = p x^(p-1).
+// y = x^p: dy/dx = p x^(p-1); for p = 0 the gradient is 0 everywhere (also at x = 0, where
+// the formula would read 0 * inf).
 Var pow(const Var& x, double p) {
   const Tensor xv = x.value();
   return make_result("pow_scalar", ssm::pow(xv, p), {x}, [=](const Tensor& g) {
+    if (p == 0) return std::vector<Tensor>{ssm::mul(g, 0.0)};
     return std::vector<Tensor>{ssm::mul(g, ssm::mul(ssm::pow(xv, p - 1), p))};
   });
 }
 
-// y = x^e: dy/dx = e x^(e-1), dy/de = y log(x) (defined for x > 0).
+// y = x^e: dy/dx = e x^(e-1), dy/de = y log(x) (defined for x > 0). As in PyTorch, the
+// limits are taken where the formulas read 0 * inf: dy/dx = 0 where e = 0, dy/de = 0 where
+// x = 0.
 Var pow(const Var& x, const Var& e) {
   check_inputs("pow", {x, e});
   const Tensor xv = x.value(), ev = e.value();
@@ -85,8 +89,12 @@ Var pow(const Var& x, const Var& e) {
   const bool need_x = x.requires_grad(), need_e = e.requires_grad();
   return make_result("pow", y, {x, e}, [=](const Tensor& g) {
     Tensor gx, ge;
-    if (need_x) gx = ssm::mul(g, ssm::mul(ev, ssm::pow(xv, ssm::sub(ev, 1.0))));
-    if (need_e) ge = ssm::mul(g, ssm::mul(y, ssm::log(xv)));
+    const Tensor zero = Tensor::scalar(0, xv.dtype(), xv.device());
+    if (need_x)
+      gx = ssm::where(ssm::eq(ev, zero), zero,
+                      ssm::mul(g, ssm::mul(ev, ssm::pow(xv, ssm::sub(ev, 1.0)))));
+    if (need_e)
+      ge = ssm::where(ssm::eq(xv, zero), zero, ssm::mul(g, ssm::mul(y, ssm::log(xv))));
     return std::vector<Tensor>{gx, ge};
   });
 }
@@ -230,6 +238,7 @@ Var dropout(const Var& x, double p, bool training, Generator* gen) {
   if (!(p >= 0 && p < 1))
     throw std::invalid_argument("dropout: p must be in [0, 1), got " + std::to_string(p));
   if (!training || p == 0) return x;
+  dispatch_floating(x.dtype(), "dropout", [](auto) {});
   const Tensor keep =
       binary_scalar(BinaryOp::Ge, Tensor::rand(x.shape(), x.dtype(), gen, x.device()), p);
   const Tensor scale = ssm::mul(keep, 1.0 / (1.0 - p)); // (shape of x): 0 or 1/(1-p)

@@ -72,7 +72,8 @@ void Var::assign(const Tensor& value) const {
   if (value.shape() != impl_->value.shape() || value.dtype() != impl_->value.dtype())
     throw std::invalid_argument("Var::assign: expected " + impl_->value.describe() + ", got " +
                                 value.describe());
-  impl_->value = value;
+  // Packed, so that loops over numel() elements (optimizer steps) see exactly its elements.
+  impl_->value = value.contiguous();
 }
 
 void Var::set_grad(const Tensor& grad) const {
@@ -80,7 +81,8 @@ void Var::set_grad(const Tensor& grad) const {
   if (grad.defined() && grad.shape() != impl_->value.shape())
     throw std::invalid_argument("Var::set_grad: expected shape " + shape_str(impl_->value.shape()) +
                                 ", got " + grad.describe());
-  impl_->grad = grad;
+  // An own packed copy: later accumulation must never write into the caller's buffer.
+  impl_->grad = grad.defined() ? grad.contiguous().clone() : grad;
 }
 
 // ---- gradient mode -------------------------------------------------------------------------
@@ -183,10 +185,8 @@ void Var::backward(const Tensor& grad_output, bool retain_graph) const {
 
     Node* node = var->grad_fn.get();
     if (!node) {
-      if (var->grad.defined())
-        add_(var->grad, grad);
-      else
-        var->grad = grad.clone(); // own copy: later += must not write into another buffer
+      // Out of place: the new sum is a fresh buffer, so no gradient ever aliases another.
+      var->grad = var->grad.defined() ? add(var->grad, grad) : grad.contiguous().clone();
       continue;
     }
     if (node->released)

@@ -23,7 +23,10 @@ LoadReport load_module(nn::Module& module, const std::string& path, bool strict)
   const SafetensorsFile file = load_safetensors(path);
   LoadReport report;
   report.metadata = file.metadata;
+  // Everything is checked before any parameter changes: a load that fails leaves the model as
+  // it was.
   std::set<std::string> used;
+  std::vector<std::pair<Var, Tensor>> updates;
   for (const auto& [name, param] : module.named_parameters()) {
     const SafetensorsTensor* entry = file.find(name);
     if (!entry) {
@@ -35,7 +38,7 @@ LoadReport load_module(nn::Module& module, const std::string& path, bool strict)
       throw std::invalid_argument(path + ": tensor '" + name + "' has shape " +
                                   shape_str(entry->tensor.shape()) + ", the model expects " +
                                   shape_str(param.shape()));
-    param.assign(entry->tensor.to(param.dtype()).to(param.device()).contiguous());
+    updates.emplace_back(param, entry->tensor);
   }
   for (const SafetensorsTensor& entry : file.tensors)
     if (!used.count(entry.name)) report.unexpected.push_back(entry.name);
@@ -44,6 +47,7 @@ LoadReport load_module(nn::Module& module, const std::string& path, bool strict)
         path + ": does not match the model" +
         (report.missing.empty() ? "" : "; missing: " + join(report.missing)) +
         (report.unexpected.empty() ? "" : "; unexpected: " + join(report.unexpected)));
+  for (auto& [param, tensor] : updates) param.assign(tensor.to(param.dtype()).to(param.device()));
   return report;
 }
 

@@ -6,7 +6,10 @@ namespace ssm {
 
 int64_t numel_of(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n))
+      throw std::invalid_argument("shape " + shape_str(shape) +
+                                  " has more elements than an int64 can count");
   return n;
 }
 

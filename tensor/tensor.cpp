@@ -90,6 +90,11 @@ static void check_shape(const Shape& shape, const char* op) {
   for (int64_t s : shape)
     if (s < 0)
       throw std::invalid_argument(std::string(op) + ": negative size in shape " + shape_str(shape));
+  // The byte count must fit too: numel * 8 bytes below 2^63.
+  const int64_t n = numel_of(shape);
+  if (n > (int64_t(1) << 59))
+    throw std::invalid_argument(std::string(op) + ": shape " + shape_str(shape) +
+                                " is too large to allocate");
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {

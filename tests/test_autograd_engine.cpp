@@ -132,11 +132,6 @@ TEST_CASE("gradcheck: binary elementwise ops with broadcasting, size-1 and odd s
 }
 
 TEST_CASE("gradcheck: unary elementwise ops") {
-  // Inputs avoid the kinks of abs/relu/clamp (|x| > 0.05 from them) so central differences
-  // with eps 1e-6 never straddle one.
-  Tensor x = rand64({2, 3, 5}, 20, -3, 3);
-  x = ssm::where(binary_scalar(BinaryOp::Lt, ssm::abs(x), 0.05), ssm::add(x, 0.1), x);
-  const Tensor pos = rand64({7}, 21, 0.2, 3);
   using F = std::function<Var(const std::vector<Var>&)>;
   const std::vector<std::pair<const char*, F>> ops = {
       {"neg", [](auto& v) { return -v[0]; }},
@@ -153,16 +148,27 @@ TEST_CASE("gradcheck: unary elementwise ops") {
       {"add_scalar", [](auto& v) { return v[0] + 2.5; }},
       {"mul_scalar", [](auto& v) { return v[0] * -1.5; }},
       {"pow_scalar", [](auto& v) { return pow(v[0], 3.0); }},
+      {"log", [](auto& v) { return log(abs(v[0])); }},
+      {"sqrt", [](auto& v) { return sqrt(abs(v[0])); }},
+      {"pow_negative", [](auto& v) { return pow(abs(v[0]), -0.5); }},
   };
-  for (const auto& [name, f] : ops) {
-    CAPTURE(name);
-    expect_gradcheck(f, {x});
+  // Inputs avoid the kinks of abs/relu/clamp (|x| > 0.05 from them) so central differences
+  // with eps 1e-6 never straddle one. Shapes: odd 3-d, size 1, 0-d, and a transposed view.
+  for (const Tensor& raw : {rand64({2, 3, 5}, 20, -3, 3), rand64({1}, 23, -3, 3),
+                            rand64({}, 24, -3, 3), rand64({4, 3}, 25, -3, 3).transpose(0, 1)}) {
+    const Tensor x =
+        ssm::where(binary_scalar(BinaryOp::Lt, ssm::abs(raw), 0.05), ssm::add(raw, 0.1), raw);
+    for (const auto& [name, f] : ops) {
+      CAPTURE(std::string(name));
+      CAPTURE(shape_str(x.shape()));
+      expect_gradcheck(f, {x});
+    }
   }
-  expect_gradcheck([](auto& v) { return log(v[0]); }, {pos});
-  expect_gradcheck([](auto& v) { return sqrt(v[0]); }, {pos});
-  expect_gradcheck([](auto& v) { return pow(v[0], -0.5); }, {pos});
+  const Tensor x = rand64({2, 3, 5}, 20, -3, 3);
   const Tensor mask = binary_scalar(BinaryOp::Gt, rand64({2, 1, 5}, 22), 0.0);
   expect_gradcheck([&](auto& v) { return masked_fill(v[0], mask, -7.0); }, {x});
+  expect_gradcheck([&](auto& v) { return masked_fill(v[0], mask.select(0, 0), 7.0); },
+                   {rand64({3, 5}, 26).transpose(0, 1).transpose(0, 1)});
 }
 
 TEST_CASE("dropout: seeded, scaled, identity in eval; gradcheck with a fixed mask") {
@@ -211,4 +217,28 @@ TEST_CASE("max: ties share the gradient evenly") {
   Var x(Tensor::from_values({1, 3, 3, 2}, {4}, DType::Float64), true);
   max(x).backward();
   test::check_values(x.grad(), {0, 0.5, 0.5, 0});
+}
+
+TEST_CASE("pow: gradients at 0 are the PyTorch limits, not NaN") {
+  Var x(Tensor::from_values({0, 2}, {2}, DType::Float64), true);
+  sum(pow(x, 0.0)).backward();
+  test::check_values(x.grad(), {0, 0}, 0);
+  Var base(Tensor::from_values({0, 2}, {2}, DType::Float64), true);
+  Var exponent(Tensor::from_values({0, 3}, {2}, DType::Float64), true);
+  sum(pow(base, exponent)).backward();
+  test::check_values(base.grad(), {0, 12}, 1e-12);              // e x^(e-1), 0 where e = 0
+  test::check_values(exponent.grad(), {0, 8 * std::log(2.0)}, 1e-12); // y log x, 0 where x = 0
+}
+
+TEST_CASE("engine: gradients never alias a caller's buffer") {
+  Tensor mine = Tensor::from_values({1, 1, 1}, {3}, DType::Float64);
+  Var x(Tensor::from_values({1, 2, 3}, {3}, DType::Float64), true);
+  x.set_grad(mine);
+  sum(x * 2.0).backward();
+  test::check_values(x.grad(), {3, 3, 3}, 0);
+  test::check_values(mine, {1, 1, 1}, 0); // untouched
+  Var y(Tensor::from_values({1, 2, 3}, {3}, DType::Float64), true);
+  y.set_grad(Tensor::from_values({1}, {1}, DType::Float64).expand({3})); // a stride-0 view
+  sum(y * Var(Tensor::from_values({1, 2, 3}, {3}, DType::Float64))).backward();
+  test::check_values(y.grad(), {2, 3, 4}, 0);
 }

@@ -175,3 +175,18 @@ TEST_CASE("optim: warmup + cosine schedule") {
   CHECK(optim::ConstantLR(0.3).lr_at(1000) == 0.3);
   CHECK_THROWS_AS(optim::WarmupCosineLR(1, 20, 10), std::invalid_argument);
 }
+
+TEST_CASE("optim: a parameter assigned a non-contiguous value is updated element by element") {
+  Var p(Tensor::zeros({2, 3}, DType::Float64), true);
+  optim::SGD sgd({{"p", p}}, {1.0});
+  // A transposed view and a stride-0 expansion: assign packs both.
+  p.assign(Tensor::from_values({1, 2, 3, 4, 5, 6}, {3, 2}, DType::Float64).transpose(0, 1));
+  CHECK(p.value().is_contiguous());
+  p.set_grad(Tensor::ones({2, 3}, DType::Float64));
+  sgd.step();
+  test::check_values(p.value(), {0, 2, 4, 1, 3, 5}, 0);
+  p.assign(Tensor::from_values({7}, {1, 1}, DType::Float64).expand({2, 3}));
+  p.set_grad(Tensor::ones({2, 3}, DType::Float64));
+  sgd.step();
+  test::check_values(p.value(), {6, 6, 6, 6, 6, 6}, 0);
+}

@@ -4,6 +4,8 @@
 // and every error path.
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -697,4 +699,15 @@ TEST_CASE("pow on int64 is exact, wraps on overflow, truncates negative exponent
   // 3^39 = 4052555153018976267 needs 62 bits (inexact through double); 2^64 wraps to 0.
   CHECK(pow(base, exponent).to_vector<int64_t>() ==
         std::vector<int64_t>{4052555153018976267LL, -27, 0, 1, -1, 0, 1});
+}
+
+TEST_CASE("int64 division of INT64_MIN by -1 wraps instead of trapping; huge shapes are refused") {
+  const int64_t min = std::numeric_limits<int64_t>::min();
+  const Tensor q = div(Tensor::from_vector<int64_t>({min, 7}, {2}),
+                       Tensor::from_vector<int64_t>({-1, -1}, {2}));
+  CHECK(q.to_vector<int64_t>() == std::vector<int64_t>{min, -7});
+  CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t(1) << 62, 4}), doctest::Contains("int64"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t(1) << 31, int64_t(1) << 31}),
+                       doctest::Contains("too large"), std::invalid_argument);
 }

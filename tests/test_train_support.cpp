@@ -142,6 +142,10 @@ TEST_CASE("checkpoint: save and load a module by parameter name") {
   } partial;
   CHECK_THROWS_WITH_AS(load_module(partial, path), doctest::Contains("unexpected: fc2.weight"),
                        std::invalid_argument);
+  // A strict load that fails changes nothing.
+  const std::vector<double> before = partial.fc1.weight.value().to_doubles();
+  CHECK_THROWS_AS(load_module(partial, path), std::invalid_argument);
+  test::check_values(partial.fc1.weight.value(), before, 0);
   const LoadReport lenient = load_module(partial, path, false);
   CHECK(lenient.unexpected.size() == 2);
   CHECK_THROWS_AS(load_module(b, dir.path + "/missing.safetensors"), std::exception);

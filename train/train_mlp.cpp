@@ -16,8 +16,7 @@
 //
 //   build/train_mlp                 # defaults: 1000 steps of 64 examples, a few seconds
 //   build/train_mlp --help
-#include <sys/stat.h>
-#include <cerrno>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -126,8 +125,14 @@ int run(int argc, char** argv) {
   if (dev.is_cuda() && dev.index >= cuda_device_count())
     throw std::invalid_argument("train_mlp: --device " + device + " is not available (" +
                                 std::to_string(cuda_device_count()) + " GPUs visible)");
-  if (mkdir(out_dir.c_str(), 0755) != 0 && errno != EEXIST)
-    throw std::runtime_error("train_mlp: cannot create --out directory " + out_dir);
+  if (!(lr > 0) || !(clip > 0) || !(noise >= 0) || !(weight_decay >= 0))
+    throw std::invalid_argument("train_mlp: --lr and --clip must be positive, --noise and "
+                                "--weight-decay non-negative");
+  std::error_code error;
+  std::filesystem::create_directories(out_dir, error);
+  if (error)
+    throw std::runtime_error("train_mlp: cannot create --out directory " + out_dir + ": " +
+                             error.message());
 
   Generator init_gen(static_cast<uint64_t>(seed));
   Generator train_gen(static_cast<uint64_t>(seed) + 1), eval_gen(static_cast<uint64_t>(seed) + 2);

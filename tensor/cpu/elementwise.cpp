@@ -104,6 +104,8 @@ static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
       if constexpr (std::is_integral_v<T>)
         return map2<T>(a, b, out, [](T x, T y) {
           if (y == 0) throw std::domain_error("div: integer division by zero");
+          // INT64_MIN / -1 overflows (the hardware traps): it wraps to INT64_MIN, as -x does.
+          if (y == -1) return static_cast<T>(0 - static_cast<uint64_t>(x));
           return x / y; // truncates toward zero
         });
       else
