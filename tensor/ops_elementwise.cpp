@@ -137,6 +137,11 @@ void add_(Tensor& dst, const Tensor& src) {
   if (broadcast_shapes(dst.shape(), src.shape(), "add_") != dst.shape())
     throw std::invalid_argument("add_: cannot accumulate shape " + shape_str(src.shape()) +
                                 " into shape " + shape_str(dst.shape()));
+  for (int64_t d = 0; d < dst.dim(); ++d)
+    if (dst.strides()[d] == 0 && dst.size(d) > 1)
+      throw std::invalid_argument("add_: the destination " + dst.describe() +
+                                  " is an expanded view (several elements share one memory "
+                                  "location); accumulate into a contiguous tensor");
   if (dst.device().is_cuda()) {
 #ifdef SSM_CUDA
     cuda::add_(dst, src.expand(dst.shape()));

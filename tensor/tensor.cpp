@@ -473,8 +473,11 @@ void Tensor::copy_(const Tensor& src) {
   if (broadcast_shapes(shape_, src.shape_, "copy_") != shape_)
     throw std::invalid_argument("copy_: cannot copy shape " + shape_str(src.shape_) +
                                 " into shape " + shape_str(shape_));
-  // A source on another device is first moved here, packed.
-  const Tensor from = (src.device_ == device_ ? src : src.to(device_)).expand(shape_);
+  // A source on another device is first moved here, packed; a source sharing this tensor's
+  // storage (t.copy_(t.transpose(0, 1))) is first copied, so no element is read after it was
+  // overwritten.
+  const Tensor moved = src.device_ == device_ ? src : src.to(device_);
+  const Tensor from = (moved.storage_ == storage_ ? moved.clone() : moved).expand(shape_);
   if (device_.is_cuda()) {
 #ifdef SSM_CUDA
     cuda::copy(from, *this);
@@ -606,11 +609,15 @@ std::vector<double> Tensor::to_doubles() const { return to_vector<double>(); }
 // ---- printing ------------------------------------------------------------------------------
 
 // One element: int64 exactly, float32 with 6 significant digits, float64 with 10.
-static void print_value(std::ostream& os, double v, DType dtype) {
-  if (dtype == DType::Int64)
-    os << static_cast<int64_t>(v);
-  else
-    os << std::setprecision(dtype == DType::Float32 ? 6 : 10) << v;
+// Element `index` of a CPU tensor; int64 values are read as int64 (a double holds only 53 bits).
+static void print_element(std::ostream& os, const Tensor& t, const std::vector<int64_t>& index) {
+  if (t.dtype() != DType::Int64) {
+    os << std::setprecision(t.dtype() == DType::Float32 ? 6 : 10) << t.at(index);
+    return;
+  }
+  int64_t offset = 0;
+  for (size_t d = 0; d < index.size(); ++d) offset += index[d] * t.strides()[d];
+  os << t.data<int64_t>()[offset];
 }
 
 // Prints nested brackets like PyTorch, eliding the middle of any dim longer than 6.
@@ -628,7 +635,7 @@ static void print_values(std::ostream& os, const Tensor& t, std::vector<int64_t>
     }
     index[d] = i;
     if (d + 1 == t.dim()) {
-      print_value(os, t.at(index), t.dtype());
+      print_element(os, t, index);
     } else {
       print_values(os, t, index, d + 1);
     }
@@ -650,7 +657,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   const std::streamsize caller_precision = os.precision();
   std::vector<int64_t> index(t.dim(), 0);
   if (t.dim() == 0)
-    print_value(os, t.item(), t.dtype());
+    print_element(os, t, index);
   else
     print_values(os, t, index, 0);
   os.precision(caller_precision);

@@ -4,12 +4,11 @@
 // and every error path.
 #include <doctest/doctest.h>
 
-#include <limits>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -710,4 +709,18 @@ TEST_CASE("int64 division of INT64_MIN by -1 wraps instead of trapping; huge sha
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t(1) << 31, int64_t(1) << 31}),
                        doctest::Contains("too large"), std::invalid_argument);
+}
+
+TEST_CASE("copy_ from an overlapping view, add_ into an expanded view, int64 printing") {
+  Tensor t = Tensor::from_values({1, 2, 3, 4}, {2, 2}, DType::Float64);
+  t.copy_(t.transpose(0, 1));
+  check_values(t, {1, 3, 2, 4}, 0);
+  Tensor expanded = Tensor::zeros({1}, DType::Float64).expand({4});
+  CHECK_THROWS_WITH_AS(add_(expanded, Tensor::ones({4}, DType::Float64)),
+                       doctest::Contains("expanded view"), std::invalid_argument);
+  std::ostringstream s;
+  s << Tensor::from_vector<int64_t>({std::numeric_limits<int64_t>::max(), (int64_t(1) << 53) + 1},
+                                    {2});
+  CHECK(s.str().find("9223372036854775807") != std::string::npos);
+  CHECK(s.str().find("9007199254740993") != std::string::npos);
 }
