@@ -93,8 +93,7 @@ Var pow(const Var& x, const Var& e) {
     if (need_x)
       gx = ssm::where(ssm::eq(ev, zero), zero,
                       ssm::mul(g, ssm::mul(ev, ssm::pow(xv, ssm::sub(ev, 1.0)))));
-    if (need_e)
-      ge = ssm::where(ssm::eq(xv, zero), zero, ssm::mul(g, ssm::mul(y, ssm::log(xv))));
+    if (need_e) ge = ssm::where(ssm::eq(xv, zero), zero, ssm::mul(g, ssm::mul(y, ssm::log(xv))));
     return std::vector<Tensor>{gx, ge};
   });
 }

@@ -23,17 +23,17 @@ const char* cublas_status_name(cublasStatus_t status);
 
 } // namespace ssm::cuda
 
-#define SSM_CUDA_CHECK(call)                                                                \
-  do {                                                                                      \
-    cudaError_t ssm_status_ = (call);                                                       \
-    if (ssm_status_ != cudaSuccess)                                                         \
+#define SSM_CUDA_CHECK(call)                                                                     \
+  do {                                                                                           \
+    cudaError_t ssm_status_ = (call);                                                            \
+    if (ssm_status_ != cudaSuccess)                                                              \
       ::ssm::cuda::throw_cuda_error(#call, __FILE__, __LINE__, cudaGetErrorString(ssm_status_)); \
   } while (0)
 
-#define SSM_CUBLAS_CHECK(call)                                                              \
-  do {                                                                                      \
-    cublasStatus_t ssm_status_ = (call);                                                    \
-    if (ssm_status_ != CUBLAS_STATUS_SUCCESS)                                               \
-      ::ssm::cuda::throw_cuda_error(#call, __FILE__, __LINE__,                              \
-                                    ::ssm::cuda::cublas_status_name(ssm_status_));          \
+#define SSM_CUBLAS_CHECK(call)                                                     \
+  do {                                                                             \
+    cublasStatus_t ssm_status_ = (call);                                           \
+    if (ssm_status_ != CUBLAS_STATUS_SUCCESS)                                      \
+      ::ssm::cuda::throw_cuda_error(#call, __FILE__, __LINE__,                     \
+                                    ::ssm::cuda::cublas_status_name(ssm_status_)); \
   } while (0)

@@ -26,9 +26,9 @@
 
 #include "cuda/check.h"
 #include "cuda/elementwise.h"
-#include "tensor/cpu/int_pow.h"
 #include "cuda/indexing.cuh"
 #include "cuda/runtime.h"
+#include "tensor/cpu/int_pow.h"
 
 namespace ssm::cuda {
 

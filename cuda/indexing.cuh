@@ -23,7 +23,8 @@ namespace ssm::cuda {
 
 constexpr int kMaxDims = 8;
 
-template <int N> struct StridedLayout {
+template <int N>
+struct StridedLayout {
   int ndim = 0;
   int64_t sizes[kMaxDims];
   int64_t strides[N][kMaxDims];

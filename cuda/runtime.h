@@ -49,9 +49,9 @@ bool tf32_enabled();
 void* allocate(size_t bytes, int device);
 void release(void* ptr, int device);
 struct AllocatorStats {
-  size_t bytes_in_use = 0;   // handed out and not yet released (rounded sizes)
-  size_t peak_bytes = 0;     // the largest bytes_in_use so far (reset_peak() restarts it)
-  size_t bytes_cached = 0;   // released blocks kept for reuse
+  size_t bytes_in_use = 0;    // handed out and not yet released (rounded sizes)
+  size_t peak_bytes = 0;      // the largest bytes_in_use so far (reset_peak() restarts it)
+  size_t bytes_cached = 0;    // released blocks kept for reuse
   int64_t device_mallocs = 0; // cudaMalloc calls made (stays flat once the cache is warm)
 };
 AllocatorStats allocator_stats(int device);

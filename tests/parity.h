@@ -14,7 +14,7 @@
 
 #include "tensor/tensor.h"
 
-#define GPU_TEST_CASE(name) TEST_CASE(name * doctest::skip(!::ssm::cuda_available()))
+#define GPU_TEST_CASE(name) TEST_CASE(name* doctest::skip(!::ssm::cuda_available()))
 
 namespace ssm::test {
 

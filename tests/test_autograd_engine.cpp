@@ -226,7 +226,7 @@ TEST_CASE("pow: gradients at 0 are the PyTorch limits, not NaN") {
   Var base(Tensor::from_values({0, 2}, {2}, DType::Float64), true);
   Var exponent(Tensor::from_values({0, 3}, {2}, DType::Float64), true);
   sum(pow(base, exponent)).backward();
-  test::check_values(base.grad(), {0, 12}, 1e-12);              // e x^(e-1), 0 where e = 0
+  test::check_values(base.grad(), {0, 12}, 1e-12);                    // e x^(e-1), 0 where e = 0
   test::check_values(exponent.grad(), {0, 8 * std::log(2.0)}, 1e-12); // y log x, 0 where x = 0
 }
 

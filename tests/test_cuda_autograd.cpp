@@ -465,8 +465,8 @@ GPU_TEST_CASE("cuda autograd: layer_norm and rms_norm") {
   // Rows of one element, short rows (a warp per row), long rows (a block per row), and many
   // rows (the dweight/dbias sums over several chunks; see kF64LongSum for 70000 rows).
   const std::vector<Case> cases = {{{3, 1}, kSingleElementNorm}, {{4, 7}, kStandard},
-                                   {{2, 3, 33}, kStandard}, {{5, 3000}, kStandard},
-                                   {{1500, 40}, kStandard}, {{70000, 33}, kLongRowSums}};
+                                   {{2, 3, 33}, kStandard},      {{5, 3000}, kStandard},
+                                   {{1500, 40}, kStandard},      {{70000, 33}, kLongRowSums}};
   for (DType dtype : kFloatDTypes)
     for (const Case& c : cases) {
       const int64_t n = c.shape.back();

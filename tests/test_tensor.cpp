@@ -702,8 +702,8 @@ TEST_CASE("pow on int64 is exact, wraps on overflow, truncates negative exponent
 
 TEST_CASE("int64 division of INT64_MIN by -1 wraps instead of trapping; huge shapes are refused") {
   const int64_t min = std::numeric_limits<int64_t>::min();
-  const Tensor q = div(Tensor::from_vector<int64_t>({min, 7}, {2}),
-                       Tensor::from_vector<int64_t>({-1, -1}, {2}));
+  const Tensor q =
+      div(Tensor::from_vector<int64_t>({min, 7}, {2}), Tensor::from_vector<int64_t>({-1, -1}, {2}));
   CHECK(q.to_vector<int64_t>() == std::vector<int64_t>{min, -7});
   CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t(1) << 62, 4}), doctest::Contains("int64"),
                        std::invalid_argument);

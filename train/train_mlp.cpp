@@ -16,9 +16,9 @@
 //
 //   build/train_mlp                 # defaults: 1000 steps of 64 examples, a few seconds
 //   build/train_mlp --help
-#include <filesystem>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "autograd/nn.h"
@@ -126,8 +126,9 @@ int run(int argc, char** argv) {
     throw std::invalid_argument("train_mlp: --device " + device + " is not available (" +
                                 std::to_string(cuda_device_count()) + " GPUs visible)");
   if (!(lr > 0) || !(clip > 0) || !(noise >= 0) || !(weight_decay >= 0))
-    throw std::invalid_argument("train_mlp: --lr and --clip must be positive, --noise and "
-                                "--weight-decay non-negative");
+    throw std::invalid_argument(
+        "train_mlp: --lr and --clip must be positive, --noise and "
+        "--weight-decay non-negative");
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error)
@@ -142,11 +143,12 @@ int run(int argc, char** argv) {
   const optim::WarmupCosineLR schedule(lr, static_cast<int64_t>(warmup_fraction * steps), steps,
                                        lr * 0.05);
   const Batch held_out = make_batch(eval_size, noise, eval_gen).to(dev);
-  std::printf("train_mlp: %lld parameters on %s, %lld steps of %lld examples, held-out set of "
-              "%lld\n",
-              static_cast<long long>(model.num_parameters()), dev.str().c_str(),
-              static_cast<long long>(steps), static_cast<long long>(batch_size),
-              static_cast<long long>(eval_size));
+  std::printf(
+      "train_mlp: %lld parameters on %s, %lld steps of %lld examples, held-out set of "
+      "%lld\n",
+      static_cast<long long>(model.num_parameters()), dev.str().c_str(),
+      static_cast<long long>(steps), static_cast<long long>(batch_size),
+      static_cast<long long>(eval_size));
 
   train::MetricsLog log(out_dir + "/metrics.jsonl", /*truncate=*/true);
   train::Series loss_curve{"training loss", {}, {}}, acc_curve{"held-out accuracy", {}, {}};
