@@ -1,3 +1,6 @@
+// elementwise.cpp: the CPU loops of the elementwise ops; the math of each op is in
+// tensor/ops.h and the buffer conventions in tensor/cpu/elementwise.h. map1/map2 walk the
+// operands flat when all are packed, else with for_each_strided (tensor/cpu/strided.h).
 #include "tensor/cpu/elementwise.h"
 
 #include <cmath>

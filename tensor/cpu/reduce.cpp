@@ -1,3 +1,5 @@
+// reduce.cpp: the CPU loops of sum, max, min and argmax over the middle dim of a
+// (pre, inner, post) view; tensor/cpu/reduce.h states the layout and the accumulation rules.
 #include "tensor/cpu/reduce.h"
 
 #include <cmath>
