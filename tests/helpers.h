@@ -4,9 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "autograd/gradcheck.h"
+#include "tensor/random.h"
 #include "tensor/tensor.h"
 
 namespace ssm::test {
@@ -35,6 +38,21 @@ inline void check_values(const Tensor& t, const std::vector<double>& expected, d
     else
       CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tol));
   }
+}
+
+// A float64 tensor of values uniform in [lo, hi), drawn from its own generator seeded `seed`.
+inline Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
+  Generator gen(seed);
+  return Tensor::uniform(shape, lo, hi, DType::Float64, &gen);
+}
+
+// Gradient-checks f at `inputs` with the default tolerances (autograd/gradcheck.h); on failure
+// the report names each input's worst error and the first failing element.
+inline void expect_gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
+                             const std::vector<Tensor>& inputs) {
+  GradcheckResult r = gradcheck(f, inputs);
+  INFO(r.report);
+  CHECK(r.ok);
 }
 
 } // namespace ssm::test

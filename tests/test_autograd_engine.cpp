@@ -8,22 +8,10 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::expect_gradcheck;
+using test::rand64;
 
-namespace {
-
-Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator gen(seed);
-  return Tensor::uniform(shape, lo, hi, DType::Float64, &gen);
-}
-
-void expect_gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
-                      const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
-}
-
-} // namespace
+namespace {} // namespace
 
 TEST_CASE("engine: gradient of a small expression matches the hand derivative") {
   // L = sum(x * w + x), dL/dx = w + 1, dL/dw = x.

@@ -10,21 +10,12 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::expect_gradcheck;
+using test::rand64;
 
 namespace {
 
 using Fn = std::function<Var(const std::vector<Var>&)>;
-
-Tensor rand64(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return Tensor::uniform(shape, -1, 1, DType::Float64, &gen);
-}
-
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
-}
 
 Var mat(const std::vector<double>& values, const Shape& shape, bool requires_grad = false) {
   return Var(Tensor::from_values(values, shape, DType::Float64), requires_grad);

@@ -13,24 +13,15 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::expect_gradcheck;
+using test::rand64;
 
 namespace {
 
 using Fn = std::function<Var(const std::vector<Var>&)>;
 
-Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
-  Generator gen(seed);
-  return Tensor::uniform(shape, lo, hi, DType::Float64, &gen);
-}
-
 Tensor int64s(const std::vector<int64_t>& values, const Shape& shape) {
   return Tensor::from_vector(values, shape);
-}
-
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
 }
 
 // conv1d straight from its definition (torch.nn.functional.conv1d), one output at a time.

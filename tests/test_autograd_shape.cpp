@@ -10,25 +10,16 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::expect_gradcheck;
+using test::rand64;
 
 namespace {
 
 using Fn = std::function<Var(const std::vector<Var>&)>;
 
-Tensor rand64(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return Tensor::uniform(shape, -1, 1, DType::Float64, &gen);
-}
-
 // 0, 1, 2, ... in `shape`, float64.
 Tensor iota64(const Shape& shape) {
   return Tensor::arange(0, static_cast<double>(numel_of(shape)), 1, DType::Float64).reshape(shape);
-}
-
-void expect_gradcheck(const Fn& f, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
 }
 
 // Gradient-checks f on x as given, and on a non-contiguous x: the same values stored
