@@ -11,8 +11,6 @@ using namespace ssm;
 using test::expect_gradcheck;
 using test::rand64;
 
-namespace {} // namespace
-
 TEST_CASE("engine: gradient of a small expression matches the hand derivative") {
   // L = sum(x * w + x), dL/dx = w + 1, dL/dw = x.
   Var x(Tensor::from_values({1, 2, 3}, {3}, DType::Float64), true);
