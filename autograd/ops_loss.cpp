@@ -28,13 +28,6 @@
 namespace ssm {
 
 namespace {
-
-void check_floating(const Tensor& t, const char* op) {
-  if (!is_floating(t.dtype()))
-    throw std::invalid_argument(std::string(op) + ": expected a float32 or float64 tensor, got " +
-                                t.describe());
-}
-
 // A tensor viewed as (outer, n, inner) around dim `d`.
 struct SplitAtDim {
   int64_t outer = 1, n = 1, inner = 1;

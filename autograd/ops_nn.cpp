@@ -37,13 +37,6 @@
 namespace ssm {
 
 namespace {
-
-void check_floating(const Tensor& t, const char* op) {
-  if (!is_floating(t.dtype()))
-    throw std::invalid_argument(std::string(op) + ": expected a float32 or float64 tensor, got " +
-                                t.describe());
-}
-
 void check_given(const Var& v, const char* what, const char* op) {
   if (!v.defined()) throw std::invalid_argument(std::string(op) + ": " + what + " is undefined");
 }

@@ -147,5 +147,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t chunk, int64_t dim);
 // Throws unless a and b have one dtype and one device; the message names the op.
 void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op);
 void check_defined(const Tensor& t, const char* op);
+// Throws unless t is float32 or float64: "<op>: expected a float32 or float64 tensor, got ...".
+void check_floating(const Tensor& t, const char* op);
 
 } // namespace ssm

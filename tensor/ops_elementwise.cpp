@@ -29,6 +29,13 @@ void check_defined(const Tensor& t, const char* op) {
   if (!t.defined()) throw std::invalid_argument(std::string(op) + ": got an undefined tensor");
 }
 
+void check_floating(const Tensor& t, const char* op) {
+  check_defined(t, op);
+  if (!is_floating(t.dtype()))
+    throw std::invalid_argument(std::string(op) + ": expected a float32 or float64 tensor, got " +
+                                t.describe());
+}
+
 void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op) {
   check_defined(a, op);
   check_defined(b, op);
