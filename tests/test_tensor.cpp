@@ -724,3 +724,15 @@ TEST_CASE("copy_ from an overlapping view, add_ into an expanded view, int64 pri
   CHECK(s.str().find("9223372036854775807") != std::string::npos);
   CHECK(s.str().find("9007199254740993") != std::string::npos);
 }
+
+TEST_CASE("int64 arithmetic wraps modulo 2^64 instead of overflowing") {
+  const int64_t max = std::numeric_limits<int64_t>::max(),
+                min = std::numeric_limits<int64_t>::min();
+  const Tensor a = Tensor::from_vector<int64_t>({max, min, max}, {3});
+  const Tensor one = Tensor::from_vector<int64_t>({1, 1, 2}, {3});
+  CHECK(add(a, one).to_vector<int64_t>() == std::vector<int64_t>{min, min + 1, min + 1});
+  CHECK(sub(a, one).to_vector<int64_t>() == std::vector<int64_t>{max - 1, max, max - 2});
+  CHECK(mul(a, one).to_vector<int64_t>() == std::vector<int64_t>{max, min, -2});
+  CHECK(neg(a).to_vector<int64_t>() == std::vector<int64_t>{-max, min, -max});
+  CHECK(sum(Tensor::from_vector<int64_t>({max, 1}, {2})).item() == static_cast<double>(min));
+}

@@ -41,6 +41,30 @@ static void map2(const Tensor& a, const Tensor& b, Tensor& out, F f) {
                       [&](const std::array<int64_t, 3>& o) { po[o[0]] = f(pa[o[1]], pb[o[2]]); });
 }
 
+// int64 +, -, * wrap modulo 2^64 (two's complement, as the GPU and the GEMM do) instead of
+// overflowing, which C++ leaves undefined for signed integers; floats are unchanged.
+template <typename T>
+static T wrap_add(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(x) + static_cast<uint64_t>(y));
+  else
+    return x + y;
+}
+template <typename T>
+static T wrap_sub(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(x) - static_cast<uint64_t>(y));
+  else
+    return x - y;
+}
+template <typename T>
+static T wrap_mul(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y));
+  else
+    return x * y;
+}
+
 template <typename T>
 static T sigmoid_of(T v) {
   // Two branches keep exp() from overflowing for large |v|.
@@ -52,10 +76,10 @@ static T sigmoid_of(T v) {
 template <typename T>
 static void unary_typed(UnaryOp op, const Tensor& x, Tensor& out) {
   switch (op) {
-    case UnaryOp::Neg: return map1<T>(x, out, [](T v) { return -v; });
-    case UnaryOp::Abs: return map1<T>(x, out, [](T v) { return v < 0 ? -v : v; });
+    case UnaryOp::Neg: return map1<T>(x, out, [](T v) { return wrap_sub(T(0), v); });
+    case UnaryOp::Abs: return map1<T>(x, out, [](T v) { return v < 0 ? wrap_sub(T(0), v) : v; });
     case UnaryOp::Sign: return map1<T>(x, out, [](T v) { return T((v > 0) - (v < 0)); });
-    case UnaryOp::Square: return map1<T>(x, out, [](T v) { return v * v; });
+    case UnaryOp::Square: return map1<T>(x, out, [](T v) { return wrap_mul(v, v); });
     default: break;
   }
   if constexpr (std::is_floating_point_v<T>) {
@@ -100,9 +124,9 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out) {
 template <typename T>
 static void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
-    case BinaryOp::Add: return map2<T>(a, b, out, [](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return map2<T>(a, b, out, [](T x, T y) { return x - y; });
-    case BinaryOp::Mul: return map2<T>(a, b, out, [](T x, T y) { return x * y; });
+    case BinaryOp::Add: return map2<T>(a, b, out, [](T x, T y) { return wrap_add(x, y); });
+    case BinaryOp::Sub: return map2<T>(a, b, out, [](T x, T y) { return wrap_sub(x, y); });
+    case BinaryOp::Mul: return map2<T>(a, b, out, [](T x, T y) { return wrap_mul(x, y); });
     case BinaryOp::Div:
       if constexpr (std::is_integral_v<T>)
         return map2<T>(a, b, out, [](T x, T y) {

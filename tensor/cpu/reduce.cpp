@@ -27,7 +27,8 @@ void reduce(ReduceKind kind, const Tensor& x, int64_t pre, int64_t inner, int64_
             Tensor& out) {
   dispatch_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+    // int64 sums accumulate in uint64: wrapping modulo 2^64 instead of undefined overflow.
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, uint64_t>;
     const T* px = x.data<T>();
     T* po = out.data<T>();
     std::vector<Acc> acc(post); // one accumulator per output of the current p

@@ -7,7 +7,7 @@
 // Reducing trailing dims is post = 1 (one pass over consecutive elements per output); reducing
 // leading dims is pre = 1 (rows added into a row of accumulators, reading memory in order, so
 // the bias gradient of a Linear costs one pass and no transposed copy).
-// Sums accumulate in double (int64 in int64) in order of r, so float32 sums do not drift with
+// Sums accumulate in double (int64 modulo 2^64) in order of r, so float32 sums do not drift with
 // length and the result never depends on threads.
 #pragma once
 
