@@ -55,4 +55,19 @@ inline void expect_gradcheck(const std::function<Var(const std::vector<Var>&)>& 
   CHECK(r.ok);
 }
 
+// Runs f, expecting an exception of type E whose message contains every string of `parts`.
+template <typename E>
+void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  bool thrown = false;
+  try {
+    f();
+  } catch (const E& e) {
+    thrown = true;
+    const std::string message = e.what();
+    INFO("message: " << message);
+    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
+  }
+  CHECK(thrown);
+}
+
 } // namespace ssm::test

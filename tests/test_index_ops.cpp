@@ -13,6 +13,7 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::check_error;
 using test::check_values;
 
 namespace {
@@ -32,21 +33,6 @@ double dot(const Tensor& a, const Tensor& b) {
   double s = 0;
   for (size_t i = 0; i < va.size(); ++i) s += va[i] * vb[i];
   return s;
-}
-
-// Runs f, expecting an exception of type E whose message contains every string of `parts`.
-template <typename E>
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  bool thrown = false;
-  try {
-    f();
-  } catch (const E& e) {
-    thrown = true;
-    const std::string message = e.what();
-    INFO("message: " << message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-  }
-  CHECK(thrown);
 }
 
 } // namespace

@@ -17,6 +17,7 @@
 #include "tests/helpers.h"
 
 using namespace ssm;
+using test::check_error;
 using test::check_values;
 
 namespace {
@@ -24,21 +25,6 @@ namespace {
 // 0, 1, 2, ... laid out row-major in `shape`.
 Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
   return Tensor::arange(0, static_cast<double>(numel_of(shape)), 1, dtype).reshape(shape);
-}
-
-// Runs f, expecting an exception of type E whose message contains every string of `parts`.
-template <typename E>
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  bool thrown = false;
-  try {
-    f();
-  } catch (const E& e) {
-    thrown = true;
-    const std::string message = e.what();
-    INFO("message: " << message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-  }
-  CHECK(thrown);
 }
 
 std::string printed(const Tensor& t) {
