@@ -40,6 +40,11 @@ inline void check_values(const Tensor& t, const std::vector<double>& expected, d
   }
 }
 
+// 0, 1, 2, ... laid out row-major in `shape`: element [i][j][k] of (A, B, C) is i*B*C + j*C + k.
+inline Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
+  return Tensor::arange(0, static_cast<double>(numel_of(shape)), 1, dtype).reshape(shape);
+}
+
 // A float64 tensor of values uniform in [lo, hi), drawn from its own generator seeded `seed`.
 inline Tensor rand64(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1) {
   Generator gen(seed);

@@ -15,13 +15,9 @@
 using namespace ssm;
 using test::check_error;
 using test::check_values;
+using test::iota;
 
 namespace {
-
-// 0, 1, 2, ... laid out row-major in `shape`: element [i][j][k] of (A, B, C) is i*B*C + j*C + k.
-Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
-  return Tensor::arange(0, static_cast<double>(numel_of(shape)), 1, dtype).reshape(shape);
-}
 
 Tensor int64s(const std::vector<double>& values, const Shape& shape) {
   return Tensor::from_values(values, shape, DType::Int64);

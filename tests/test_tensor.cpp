@@ -19,13 +19,9 @@
 using namespace ssm;
 using test::check_error;
 using test::check_values;
+using test::iota;
 
 namespace {
-
-// 0, 1, 2, ... laid out row-major in `shape`.
-Tensor iota(const Shape& shape, DType dtype = DType::Float32) {
-  return Tensor::arange(0, static_cast<double>(numel_of(shape)), 1, dtype).reshape(shape);
-}
 
 std::string printed(const Tensor& t) {
   std::ostringstream os;
