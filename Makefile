@@ -26,18 +26,40 @@ ifeq ($(NO_CUDA),1)
   NVCC :=
 endif
 CU_SRC := $(wildcard tensor/*.cu cuda/*.cu autograd/*.cu mamba/*.cu s4/*.cu)
+# nvcc on PATH may be a wrapper script (/usr/local/bin/nvcc exec'ing the real one), so the
+# toolkit's root is asked of nvcc itself (-dryrun prints TOP=<root>) rather than derived from
+# the path. CUDA_HOME=DIR overrides. Without cublas_v2.h under it the build is CPU only, and
+# the banner says why.
+NO_CUDA_WHY := nvcc not found
 ifneq ($(NVCC),)
-  CUDA_HOME  := $(patsubst %/bin/nvcc,%,$(NVCC))
+  ifeq ($(origin CUDA_HOME),undefined)
+    CUDA_HOME := $(shell $(NVCC) -dryrun -c -x cu /dev/null -o /dev/null 2>&1 | \
+                   sed -n 's/^\#\$$ TOP=//p' | head -n1)
+  endif
+  ifeq ($(CUDA_HOME),)
+    CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  endif
+  CUDA_HOME := $(abspath $(CUDA_HOME))
+  ifeq ($(wildcard $(CUDA_HOME)/include/cublas_v2.h),)
+    NO_CUDA_WHY := nvcc at $(NVCC) but no $(CUDA_HOME)/include/cublas_v2.h; set CUDA_HOME
+    NVCC :=
+  endif
+endif
+ifeq ($(NO_CUDA),1)
+  NVCC :=
+  NO_CUDA_WHY := NO_CUDA=1
+endif
+ifneq ($(NVCC),)
   NVCCFLAGS  ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
   NVCCFLAGS  += -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP
   CXXFLAGS   += -DSSM_CUDA -I$(CUDA_HOME)/include
   LDLIBS     += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
   CU_CPP_SRC := $(wildcard cuda/*.cpp)
   CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
-  BUILD_KIND := CUDA (nvcc: $(NVCC); $(words $(CU_SRC)) .cu files)
+  BUILD_KIND := CUDA (nvcc: $(NVCC); toolkit: $(CUDA_HOME); $(words $(CU_SRC)) .cu files)
 else
   CU_OBJ     :=
-  BUILD_KIND := CPU only ($(if $(filter 1,$(NO_CUDA)),NO_CUDA=1,nvcc not found))
+  BUILD_KIND := CPU only ($(NO_CUDA_WHY))
 endif
 
 # ---- sources ----------------------------------------------------------------------------
