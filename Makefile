@@ -63,9 +63,10 @@ else
 endif
 
 # ---- sources ----------------------------------------------------------------------------
-# train/train_*.cpp are programs; the other train/*.cpp are the pieces they share (flags,
-# progress bar, metrics log, plots, checkpoints) and go into the library.
-TRAIN_SRC := $(wildcard train/train_*.cpp)
+# train/train_*.cpp, train/hf_check.cpp and train/generate.cpp are programs; the other
+# train/*.cpp are the pieces they share (flags, progress bar, metrics log, plots) and go into
+# the library.
+TRAIN_SRC := $(wildcard train/train_*.cpp train/hf_check.cpp train/generate.cpp)
 LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp) \
              $(filter-out $(TRAIN_SRC),$(wildcard train/*.cpp))
 # cuda/*.cpp (the runtime: device, streams, allocator) and every .cu file are built only when
