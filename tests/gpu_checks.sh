@@ -3,7 +3,8 @@
 # ./gpu-logs). Used for the records in docs/gpu-checks.md:
 #   1. build (CUDA detected), 2. every test incl. the GPU tests and the CPU-vs-CUDA parity
 #   suite (one PASS/FAIL line per op and shape), 3. compute-sanitizer memcheck and racecheck
-#   over the GPU tests, 4. benchmarks, 5. the demo trainer on CPU and on CUDA.
+#   over the GPU tests, 4. benchmarks, 5. the demo trainer on CPU and on CUDA, 6. hf_check
+#   (transformers parity) on CUDA, and the LM trainer and generator on CUDA.
 # Usage: bash tests/gpu_checks.sh [--quick]   (--quick skips the sanitizer and benchmarks)
 set -uo pipefail
 out=${OUT:-gpu-logs}
@@ -51,7 +52,7 @@ if [ $quick -eq 0 ]; then
   done
 
   step benchmarks
-  for b in build/bench_cuda build/bench_matmul; do
+  for b in build/bench_scan build/bench_cuda build/bench_matmul; do
     [ -x $b ] && timeout "${BENCH_TIMEOUT:-120}" $b 2>&1 | tee "$out/$(basename $b).log" | tail -25
   done
 fi
@@ -62,4 +63,20 @@ timeout 120 build/train_mlp --device cuda --steps 200 --out "$out/mlp-cuda" >"$o
 tail -n 3 "$out/train-cpu.log" "$out/train-cuda.log"
 paste -d' ' <(grep -o '"loss":[^,]*' "$out/mlp-cpu/metrics.jsonl" | head -5) \
   <(grep -o '"loss":[^,]*' "$out/mlp-cuda/metrics.jsonl" | head -5) | sed 's/^/cpu vs cuda: /'
+
+step hf_check
+fixture=../shared/fixtures/hf_mamba_tiny
+for dtype in float64 float32; do
+  timeout 120 build/hf_check $fixture $fixture/reference.safetensors --device cuda --dtype $dtype \
+    >"$out/hf_check-cuda-$dtype.log" 2>&1
+  echo "hf_check cuda $dtype: exit $? ; $(tail -1 "$out/hf_check-cuda-$dtype.log")"
+done
+
+step train_lm
+[ -x build/train_lm ] && timeout 300 build/train_lm --device cuda --out "$out/lm-cuda" \
+  >"$out/train_lm-cuda.log" 2>&1
+echo "train_lm cuda: exit $?"; tail -n 6 "$out/train_lm-cuda.log"
+[ -x build/generate ] && timeout 120 build/generate --model "$out/lm-cuda/checkpoint" \
+  --prompt "The selective scan" --max-new-tokens 200 --device cuda >"$out/generate-cuda.log" 2>&1
+echo "generate cuda: exit $?"; tail -n 4 "$out/generate-cuda.log"
 exit $tests_status
