@@ -6,11 +6,12 @@
 // Each compared tensor gets one line: its name, the max absolute error and that error
 // divided by max |reference| (the "relative" error, robust to reference values near zero).
 // Tolerance on the relative error: 1e-5 in float64 (the reference logits and loss passed
-// through float32, and transformers keeps the residual stream in float32
-// (residual_in_fp32), so agreement is about 1e-7, not 1e-15; 1e-5 leaves room without hiding
-// a wrong term, which shows up at 1e-2 and above). 1e-4 in float32: float32 rounding
-// (eps = 1.2e-7) amplified by the sums of the backward over batch, length and channels gives
-// about 1e-6 on hf_mamba_tiny; 1e-4 keeps a 100x margin and still catches a wrong term.
+// through float32, and transformers' pure-PyTorch path computes parts of a float64 model in
+// float32: the residual stream (residual_in_fp32), RMSNorm, and A_log, B and the convolution's
+// output cast with .float() before the scan; so agreement is about 1e-7, not 1e-15; 1e-5 leaves
+// room without hiding a wrong term, which shows up at 1e-2 and above). 1e-4 in float32: float32
+// rounding (eps = 1.2e-7) amplified by the sums of the backward over batch, length and channels
+// gives about 1e-6 on hf_mamba_tiny; 1e-4 keeps a 100x margin and still catches a wrong term.
 // Generated tokens must be identical.
 #pragma once
 

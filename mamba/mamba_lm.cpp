@@ -182,6 +182,13 @@ MambaLM::MambaLM(const MambaConfig& c, nn::Init init) : config(validated(c)), ba
   // transformers' _init_weights: embedding ~ N(0, initializer_range).
   backbone.embeddings.weight.assign(
       mul(Tensor::randn({c.vocab_size, c.d_model}, init.dtype, init.gen), c.initializer_range));
+  // GPT-2's scaled init of the projections that write into the residual stream: each adds to
+  // it n_layer times, so their variance is divided by n_layer.
+  if (c.rescale_prenorm_residual)
+    for (const auto& layer : backbone.layers) {
+      const Var& w = layer->mixer.out_proj.weight;
+      w.assign(mul(w.value(), 1.0 / std::sqrt(static_cast<double>(c.n_layer))));
+    }
   if (!c.tie_word_embeddings) {
     lm_head = std::make_unique<nn::Linear>(c.d_model, c.vocab_size, /*bias=*/false, init);
     register_module("lm_head", *lm_head);

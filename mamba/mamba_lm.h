@@ -96,8 +96,13 @@ class MambaBackbone : public nn::Module {
 
 class MambaLM : public nn::Module {
  public:
-  // A new model, initialised as transformers' MambaPreTrainedModel._init_weights does for
-  // the parts that matter (see mamba_lm.cpp), from `init.gen`.
+  // A new model, initialised from `init.gen` as the reference implementation
+  // (state-spaces/mamba, mixer_seq_simple._init_weights) does: Linear and Conv1d weights with
+  // PyTorch's defaults, Linear biases 0 except dt_proj's, the embedding ~ N(0,
+  // initializer_range), dt_proj / A_log / D as MambaMixer::reset_ssm_parameters, and with
+  // rescale_prenorm_residual out_proj.weight divided by sqrt(n_layer). (transformers draws
+  // the Linear weights from N(0, initializer_range) instead; any init trains, and a loaded
+  // checkpoint overwrites all of it.)
   MambaLM(const MambaConfig& config, nn::Init init = {});
 
   // input_ids int64 (b, l) -> logits (b, l, vocab). `hidden_states`, when given, receives

@@ -24,8 +24,8 @@ Tensor grad_like(bool needed, const Tensor& like) {
   return needed ? Tensor::empty(like.shape(), like.dtype(), like.device()) : Tensor();
 }
 
-void scan_fwd(const char* op, const ScanInputs& in, const ScanShape& s, Tensor& out,
-              Tensor& last_state) {
+void scan_fwd([[maybe_unused]] const char* op, const ScanInputs& in, const ScanShape& s,
+              Tensor& out, Tensor& last_state) {
   if (in.u.device().is_cuda()) {
 #ifdef SSM_CUDA
     selective_scan_fwd_cuda(in, s, out, last_state);
@@ -37,8 +37,8 @@ void scan_fwd(const char* op, const ScanInputs& in, const ScanShape& s, Tensor& 
   }
 }
 
-void scan_bwd(const char* op, const ScanInputs& in, const ScanShape& s, const Tensor& grad_out,
-              ScanGrads& grads) {
+void scan_bwd([[maybe_unused]] const char* op, const ScanInputs& in, const ScanShape& s,
+              const Tensor& grad_out, ScanGrads& grads) {
   if (in.u.device().is_cuda()) {
 #ifdef SSM_CUDA
     selective_scan_bwd_cuda(in, s, grad_out, Tensor(), grads);

@@ -162,6 +162,14 @@ TEST_CASE("Mamba initialisation: dt, A_log, D as the reference") {
   CHECK(m.A_log.value().at({3, 4}) == doctest::Approx(std::log(5.0)));
   CHECK(m.D.value().at({7}) == 1.0);
   CHECK(c.dt_rank == 2); // ceil(32 / 16)
+  // rescale_prenorm_residual: out_proj ~ U(-1/sqrt(d_inner), 1/sqrt(d_inner)) / sqrt(n_layer).
+  MambaConfig deep = MambaConfig::make(10, 32, 4, 8);
+  deep.rescale_prenorm_residual = true;
+  MambaLM rescaled(deep, {DType::Float64, &gen});
+  const double bound = 1 / std::sqrt(64.0) / std::sqrt(4.0);
+  const Tensor w = rescaled.backbone.layers[2]->mixer.out_proj.weight.value();
+  CHECK(max(abs(w)).item() <= bound);
+  CHECK(max(abs(w)).item() > 0.9 * bound);
 }
 
 TEST_CASE("HF checkpoints: save then load gives the same model (untied, biases, odd sizes)") {
