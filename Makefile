@@ -53,7 +53,7 @@ ifneq ($(NVCC),)
   NVCCFLAGS  ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80
   NVCCFLAGS  += -std=c++17 -I. -Xcompiler -Wall,-Wextra -MMD -MP
   CXXFLAGS   += -DSSM_CUDA -I$(CUDA_HOME)/include
-  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -lcufft -lcublas -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
   CU_CPP_SRC := $(wildcard cuda/*.cpp)
   CU_OBJ     := $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
   BUILD_KIND := CUDA (nvcc: $(NVCC); toolkit: $(CUDA_HOME); $(words $(CU_SRC)) .cu files)
@@ -63,10 +63,10 @@ else
 endif
 
 # ---- sources ----------------------------------------------------------------------------
-# train/train_*.cpp, train/hf_check.cpp and train/generate.cpp are programs; the other
+# train/train_*.cpp, hf_check.cpp, generate.cpp and hippo_demo.cpp are programs; the other
 # train/*.cpp are the pieces they share (flags, progress bar, metrics log, plots) and go into
 # the library.
-TRAIN_SRC := $(wildcard train/train_*.cpp train/hf_check.cpp train/generate.cpp)
+TRAIN_SRC := $(wildcard train/train_*.cpp train/hf_check.cpp train/generate.cpp train/hippo_demo.cpp)
 LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp) \
              $(filter-out $(TRAIN_SRC),$(wildcard train/*.cpp))
 # cuda/*.cpp (the runtime: device, streams, allocator) and every .cu file are built only when

@@ -9,10 +9,10 @@
 // kChunk steps. Scanning chunk c on its own from h = 0 gives its end state S_c, and its decay
 // over the chunk is P_c = prod_t a_t = exp(A[d,k] sum_t dt_t). The state entering chunk c is then
 //     H_0 = 0,   H_{c+1} = P_c H_c + S_c,
-// a sequential pass over only length / kChunk numbers; with H_c known, every chunk can be
-// rescanned independently of the others. (The same "scan of a linear recurrence in blocks"
-// is used by the official kernels (state-spaces/mamba) inside a thread block and by Mamba-2's
-// chunked SSD; here the chunks also span blocks.) The forward runs in three phases:
+// a sequential pass over only length / kChunk steps; with H_c known, every chunk can be
+// rescanned independently of the others. (The official kernels, state-spaces/mamba, combine
+// the same (a_t, x_t) pairs with a parallel scan inside a thread block, and Mamba-2's SSD cuts
+// its sequence into chunks the same way.) The forward runs in three phases:
 //   1. summary:  each chunk scanned from a zero state: S_c and sum_t dt_t.
 //   2. carry:    per (b, k, d), sequential over the chunks: H_c for every chunk, written over
 //                S_c; h_L = H_{n_chunks} is the last state.
@@ -66,6 +66,14 @@
 // kPrefetch chunks ahead to hide memory latency.
 // Phase 4: out[j] = sum_i part[i, j] by a block of (32 columns, 8 row phases), combined in a
 // fixed order. There are no atomics anywhere: results repeat bit for bit run to run.
+//
+// ---- Cost --------------------------------------------------------------------------------
+// Per (b, t, d, k) the forward evaluates exp2 twice (phases 1 and 3) and the backward four
+// times (phase 1's two scans, phase 3's two walks): most of the arithmetic. Memory, in values
+// per (b, t, d): the forward reads u and delta twice and z once and writes out; its chunk
+// states add 4 n / kChunk (written, read and rewritten, read: 2 at n = 16 in float32). The
+// backward reads u, delta, z and grad_out twice and writes du, ddelta, dz; states and carries
+// add 8 n / kChunk (8 at n = 16), and the partial sums of dA, dB and dC 2 n / kChunk + 4 n / 32.
 //
 // ---- Launch shapes ----------------------------------------------------------------------
 // Scan kernels (phases 1, 3): blocks of 128 threads, four independent warps (no shared
