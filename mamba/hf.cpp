@@ -73,8 +73,9 @@ std::unique_ptr<MambaLM> load_hf_mamba(const std::string& dir, const HfLoadOptio
                        "\" is not a MambaConfig field; ignored (it does not change the model)");
 
   // The parameters of a freshly built model define which tensors must be present.
-  nn::Init init;
-  init.dtype = options.dtype;
+  // Its own generator: loading must not advance the global one that a caller may have seeded.
+  Generator init_gen(0);
+  nn::Init init{options.dtype, &init_gen};
   auto model = std::make_unique<MambaLM>(config, init);
   CheckpointTensors weights =
       read_weights(dir, options.dtype == DType::Float64 ? LoadDType::Float64 : LoadDType::Float32);
@@ -136,7 +137,9 @@ void save_hf_mamba(const std::string& dir, const MambaLM& model, DType dtype) {
   for (const auto& [name, param] : model.named_parameters())
     tensors.push_back({name, param.value().to(Device::cpu()).to(dtype).contiguous()});
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
-  model.config.save((fs::path(dir) / "config.json").string());
+  Json config = model.config.to_json();
+  config.set("dtype", dtype == DType::Float64 ? "float64" : "float32");
+  save_json_file((fs::path(dir) / "config.json").string(), config, 2);
 }
 
 } // namespace ssm
