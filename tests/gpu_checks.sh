@@ -52,7 +52,7 @@ if [ $quick -eq 0 ]; then
   done
 
   step benchmarks
-  for b in build/bench_scan build/bench_cuda build/bench_matmul; do
+  for b in build/bench_scan build/bench_s4 build/bench_cuda build/bench_matmul; do
     [ -x $b ] && timeout "${BENCH_TIMEOUT:-120}" $b 2>&1 | tee "$out/$(basename $b).log" | tail -25
   done
 fi
