@@ -20,7 +20,9 @@ inline double normalized_error(const Tensor& a, const Tensor& b, double atol, do
   std::vector<double> va = a.to_doubles(), vb = b.to_doubles();
   double worst = 0;
   for (size_t i = 0; i < va.size(); ++i) {
-    double e = std::fabs(va[i] - vb[i]) / (atol + rtol * std::fabs(vb[i]));
+    const double d = std::fabs(va[i] - vb[i]);
+    // Equal values pass even at zero tolerance (0 / 0 would read as NaN).
+    const double e = d == 0 ? 0 : d / (atol + rtol * std::fabs(vb[i]));
     if (!(e <= worst)) worst = e; // NaN propagates as a failure
   }
   return worst;
