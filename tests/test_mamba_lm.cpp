@@ -110,8 +110,14 @@ TEST_CASE("Mamba step mode equals the parallel forward (float32)") {
   std::vector<Tensor> steps = {model->prefill(ids.narrow(1, 0, 3), cache)};
   for (int64_t t = 3; t < 12; ++t)
     steps.push_back(model->step(ids.select(1, t).contiguous(), cache));
-  // float32 rounding through two layers and the recurrence: measured ~1e-6 relative.
-  CHECK(normalized_error(stack(steps, 1), logits.narrow(1, 2, 10), 1e-5, 1e-4) <= 1);
+  const Tensor stepped = stack(steps, 1), expected = logits.narrow(1, 2, 10);
+  const double max_diff = max(abs(sub(stepped, expected))).item();
+  const double rel = max_diff / max(abs(expected)).item();
+  MESSAGE("float32 step vs parallel: max |diff| " << max_diff << ", relative to max |logit| "
+                                                  << rel);
+  // float32 rounding through two layers and the recurrence (the two paths sum in different
+  // orders): measured 2e-7 relative to the largest logit; 1e-5 leaves a 50x margin.
+  CHECK(rel <= 1e-5);
 }
 
 TEST_CASE("gradcheck Mamba block (float64, input and every parameter via the LM loss)") {
