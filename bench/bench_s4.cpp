@@ -1,6 +1,7 @@
 // bench_s4.cpp: time of S4's FFT convolution, y = u * K + D u computed as
-// irfft(rfft(u, N) rfft(K, N), N)[:L] + D u with N = 2L (s4/fft_conv.cpp; cuFFT and the kernels
-// of s4/fft.cu on the GPU), called through the autograd op s4::causal_conv as a model calls it:
+// irfft(rfft(u, N) rfft(K, N), N)[:L] + D u with N the smallest power of two >= 2L
+// (s4/fft_conv.cpp; cuFFT and the kernels of s4/fft.cu on the GPU), called through the autograd op
+// s4::causal_conv as a model calls it:
 //   forward, inference   under NoGradGuard: no spectrum kept for backward
 //   forward              u, K, D require gradients: the op keeps rfft(u) and rfft(K)
 //   forward + backward   the same, then backward from a fixed random grad_y: du, dK, dD

@@ -72,16 +72,22 @@ S4Layer::S4Layer(const S4Config& c, nn::Init init)
       "log_dt", Tensor::uniform({H}, std::log(c.dt_min), std::log(c.dt_max), dtype, init.gen));
   Tensor B0; // (M, 2)
   if (is_diagonal(c.kernel)) {
-    const char* names[] = {"legs", "lin", "inv", "real"};
-    const DiagonalInit d = s4d_init(names[static_cast<int>(c.kernel)], N);
+    const DiagonalInit d = c.kernel == S4Kernel::S4D_LegS  ? s4d_legs(N)
+                           : c.kernel == S4Kernel::S4D_Lin ? s4d_lin(N)
+                           : c.kernel == S4Kernel::S4D_Inv ? s4d_inv(N)
+                                                           : s4d_real(N);
     const Tensor A = per_channel(d.A, H, DType::Float64);                              // (H, M, 2)
     log_A_real = register_parameter("log_A_real", log(neg(A.select(2, 0))).to(dtype)); // (H, M)
     A_imag = register_parameter("A_imag", A.select(2, 1).contiguous().to(dtype));      // (H, M)
     B0 = d.B;
   } else {
     const DplrInit d = make_dplr_legs(N);
-    Lambda = register_parameter("Lambda", per_channel(d.Lambda, H, dtype)); // (H, M, 2)
-    P = register_parameter("P", per_channel(d.P, H, dtype));                // (H, M, 2)
+    // Lambda's real part is kept negative the same way as S4D's A: -exp(log_Lambda_real).
+    const Tensor L0 = per_channel(d.Lambda, H, DType::Float64); // (H, M, 2)
+    log_Lambda_real =
+        register_parameter("log_Lambda_real", log(neg(L0.select(2, 0))).to(dtype)); // (H, M)
+    Lambda_imag = register_parameter("Lambda_imag", L0.select(2, 1).contiguous().to(dtype));
+    P = register_parameter("P", per_channel(d.P, H, dtype)); // (H, M, 2)
     B0 = d.B;
   }
   const int64_t M = B0.size(0);
@@ -97,7 +103,8 @@ Var S4Layer::kernel(int64_t length) const {
     return s4d_kernel(log_dt, A, B, C, length,
                       config.zoh ? Discretization::ZOH : Discretization::Bilinear);
   }
-  return dplr_kernel(log_dt, Lambda, P, B, C, length); // (H, length)
+  const Var Lambda = stack({neg(exp(log_Lambda_real)), Lambda_imag}, 2); // (H, M, 2)
+  return dplr_kernel(log_dt, Lambda, P, B, C, length);                   // (H, length)
 }
 
 Var S4Layer::forward(const Var& u) const {

@@ -8,7 +8,12 @@
 //                 are their conjugates, so the kernel is 2 Re of a sum over N2)
 //   dt            per-channel step size, exp(log_dt), log_dt ~ U(log dt_min, log dt_max)
 //   A             diagonal complex (S4D) A = -exp(log_A_real) + i A_imag (the real part stays
-//                 negative, so the system is stable), or DPLR A = Lambda - P P^* (S4)
+//                 negative, so the system is stable), or DPLR A = Lambda - P P^* (S4), with
+//                 Lambda = -exp(log_Lambda_real) + i Lambda_imag for the same reason
+//   C~            (DPLR only) the learned output vector is C~ = C (I - dA^L), as in S4: the
+//                 kernel of length L is cheap from C~. Here C~ is used at whatever length the
+//                 input has, so the same C~ stands for a slightly different C at each length
+//                 (the S4 reference converts C~ when the length changes; not done here)
 //   B, C          complex (H, N2); D the real skip (H)
 //   K             the SSM convolution kernel (H, L): y = K * u + D u
 //
@@ -54,12 +59,13 @@ class S4Layer : public nn::Module {
   Var kernel(int64_t length) const;
 
   S4Config config;
-  Var log_dt;             // (H)
-  Var log_A_real, A_imag; // (H, N2) each: S4D
-  Var Lambda, P;          // (H, N2, 2) each: DPLR
-  Var B, C;               // (H, N2, 2)
-  Var D;                  // (H)
-  nn::Linear output;      // H -> 2H, then GLU
+  Var log_dt;                       // (H)
+  Var log_A_real, A_imag;           // (H, N2) each: S4D
+  Var log_Lambda_real, Lambda_imag; // (H, N2) each: DPLR, Lambda = -exp(.) + i Lambda_imag
+  Var P;                            // (H, N2, 2): DPLR
+  Var B, C;                         // (H, N2, 2)
+  Var D;                            // (H)
+  nn::Linear output;                // H -> 2H, then GLU
 };
 
 class S4Block : public nn::Module {
