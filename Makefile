@@ -62,11 +62,24 @@ else
   BUILD_KIND := CPU only ($(NO_CUDA_WHY))
 endif
 
+# ---- HDF5 (optional) ----------------------------------------------------------------------
+# data/hdf5.cpp reads EEG recordings through Debian's libhdf5-dev when pkg-config finds it
+# (-DSSM_HDF5); without it, reading an HDF5 file is an error that says how to install it.
+# NO_HDF5=1 forces it off.
+HDF5_FLAGS := $(if $(filter 1,$(NO_HDF5)),,$(shell pkg-config --cflags hdf5 2>/dev/null))
+HDF5_LIBS  := $(if $(filter 1,$(NO_HDF5)),,$(shell pkg-config --libs hdf5 2>/dev/null))
+ifneq ($(HDF5_LIBS),)
+  CXXFLAGS   += -DSSM_HDF5 $(HDF5_FLAGS)
+  LDLIBS     += $(HDF5_LIBS)
+  BUILD_KIND += + HDF5
+endif
+
 # ---- sources ----------------------------------------------------------------------------
-# train/train_*.cpp, hf_check.cpp, generate.cpp and hippo_demo.cpp are programs; the other
-# train/*.cpp are the pieces they share (flags, progress bar, metrics log, plots) and go into
-# the library.
-TRAIN_SRC := $(wildcard train/train_*.cpp train/hf_check.cpp train/generate.cpp train/hippo_demo.cpp)
+# train/train_*.cpp, hf_check.cpp, generate.cpp, hippo_demo.cpp, eeg_info.cpp and make_eeg.cpp
+# are programs; the other train/*.cpp are the pieces they share (flags, progress bar, metrics
+# log, plots) and go into the library.
+TRAIN_SRC := $(wildcard train/train_*.cpp train/hf_check.cpp train/generate.cpp train/hippo_demo.cpp \
+                         train/eeg_info.cpp train/make_eeg.cpp)
 LIB_SRC   := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp data/*.cpp mamba/*.cpp s4/*.cpp) \
              $(filter-out $(TRAIN_SRC),$(wildcard train/*.cpp))
 # cuda/*.cpp (the runtime: device, streams, allocator) and every .cu file are built only when
@@ -129,7 +142,8 @@ FUZZ_CXX   ?= clang++
 FUZZ_FLAGS := -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC   := $(wildcard tests/fuzz/*.cpp)
 # The file-format code under test and the tensor layer it builds on (no autograd).
-FUZZ_DEPS  := data/json.cpp data/safetensors.cpp data/atomic_file.cpp $(wildcard tensor/*.cpp tensor/cpu/*.cpp)
+FUZZ_DEPS  := data/json.cpp data/safetensors.cpp data/atomic_file.cpp data/edf.cpp \
+              $(wildcard tensor/*.cpp tensor/cpu/*.cpp)
 fuzz: $(FUZZ_SRC:tests/fuzz/%.cpp=build/fuzz/%)
 build/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
