@@ -1,6 +1,8 @@
 // hdf5.h: EEG recordings stored in HDF5 files, read through libhdf5 (Debian's libhdf5-dev;
 // built when the Makefile finds it, -DSSM_HDF5). Without it, read_hdf5 throws an error that
-// says how to install it.
+// says how to install it. Where each attribute is looked up, the label format, and every error
+// (std::invalid_argument naming the file, the dataset or attribute, expected vs found): the
+// header comment of data/hdf5.cpp.
 #pragma once
 
 #include <string>
