@@ -121,7 +121,9 @@ std::string Flags::usage() const {
     if (head.size() < 28) head.resize(28, ' ');
     s << head << " " << f.help << " (default: " << f.default_text << ")\n";
   }
-  s << "  --help                       print this message\n";
+  std::string help_head = "  --help";
+  help_head.resize(28, ' ');
+  s << help_head << " print this message\n";
   return s.str();
 }
 
