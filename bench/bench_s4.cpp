@@ -43,6 +43,7 @@
 #include "cuda/runtime.h"
 #endif
 #include "autograd/functions.h"
+#include "bench/timing.h"
 #include "s4/fft.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/ops.h"
@@ -56,14 +57,8 @@ namespace {
 // The parity tests' float32 tolerance (tests/test_cuda_fft.cpp), relative to max |ref|.
 constexpr double kF32Tolerance = 5e-6;
 
-struct Timing {
-  double median_ms = 0, fastest_ms = 0, slowest_ms = 0;
-};
-
-Timing summarize(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front(), ms.back()};
-}
+using bench::time_on_host;
+using bench::Timing;
 
 struct ConvSize {
   int64_t batch, channels, length;
@@ -158,18 +153,6 @@ bool check_cpu() {
   return ok;
 }
 
-Timing time_on_host(int64_t warmup, int64_t runs, const std::function<void()>& call) {
-  for (int64_t i = 0; i < warmup; ++i) call();
-  std::vector<double> ms;
-  for (int64_t i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    call();
-    const auto stop = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
-  }
-  return summarize(ms);
-}
-
 bool bench_cpu(const ConvSize& sz, int64_t warmup, int64_t runs) {
   std::printf(
       "CPU: %d threads (SSM_NUM_THREADS caps them); median of %lld runs after %lld "
@@ -189,38 +172,7 @@ bool bench_cpu(const ConvSize& sz, int64_t warmup, int64_t runs) {
 
 // ---- CUDA ------------------------------------------------------------------------------------
 
-// A CUDA event, destroyed with its scope.
-class Event {
- public:
-  Event() { SSM_CUDA_CHECK(cudaEventCreate(&event_)); }
-  ~Event() { cudaEventDestroy(event_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  cudaEvent_t get() const { return event_; }
-
- private:
-  cudaEvent_t event_ = nullptr;
-};
-
-// Runs `queue_work` (which issues its work on `stream`) `warmup` times untimed, then `runs`
-// times between two events each, the host waiting for each run to finish.
-Timing time_on_stream(cudaStream_t stream, int64_t warmup, int64_t runs,
-                      const std::function<void()>& queue_work) {
-  for (int64_t i = 0; i < warmup; ++i) queue_work();
-  SSM_CUDA_CHECK(cudaStreamSynchronize(stream));
-  Event start, stop;
-  std::vector<double> ms;
-  for (int64_t i = 0; i < runs; ++i) {
-    SSM_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    queue_work();
-    SSM_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    SSM_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float elapsed = 0;
-    SSM_CUDA_CHECK(cudaEventElapsedTime(&elapsed, start.get(), stop.get()));
-    ms.push_back(elapsed);
-  }
-  return summarize(ms);
-}
+using bench::time_on_stream;
 
 // y and every gradient, CUDA against the CPU, on one small case.
 bool check_cuda(int device) {

@@ -43,6 +43,7 @@
 #include "cuda/check.h"
 #include "cuda/runtime.h"
 #endif
+#include "bench/timing.h"
 #include "mamba/selective_scan.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -54,43 +55,8 @@ using namespace ssm;
 
 namespace {
 
-struct Timing {
-  double median_ms = 0, fastest_ms = 0, slowest_ms = 0;
-};
-
-// A CUDA event, destroyed with its scope.
-class Event {
- public:
-  Event() { SSM_CUDA_CHECK(cudaEventCreate(&event_)); }
-  ~Event() { cudaEventDestroy(event_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  cudaEvent_t get() const { return event_; }
-
- private:
-  cudaEvent_t event_ = nullptr;
-};
-
-// Runs `queue_work` (which issues its work on `stream`) `warmup` times untimed, then `runs`
-// times between two events each, the host waiting for each run to finish.
-Timing time_on_stream(cudaStream_t stream, int64_t warmup, int64_t runs,
-                      const std::function<void()>& queue_work) {
-  for (int64_t i = 0; i < warmup; ++i) queue_work();
-  SSM_CUDA_CHECK(cudaStreamSynchronize(stream));
-  Event start, stop;
-  std::vector<double> ms;
-  for (int64_t i = 0; i < runs; ++i) {
-    SSM_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    queue_work();
-    SSM_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    SSM_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float elapsed = 0;
-    SSM_CUDA_CHECK(cudaEventElapsedTime(&elapsed, start.get(), stop.get()));
-    ms.push_back(elapsed);
-  }
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front(), ms.back()};
-}
+using bench::time_on_stream;
+using bench::Timing;
 
 struct ScanSize {
   int64_t batch, d_inner, length, n;
