@@ -27,10 +27,7 @@
 
 using namespace ssm;
 
-// A bad command line: main() exits with status 2 (other failures exit with 1).
-struct UsageError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
+using train::UsageError;
 
 // ---- which format --------------------------------------------------------------------------
 
@@ -255,14 +252,4 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return train::run_program(run, argc, argv); }

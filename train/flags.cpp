@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -125,6 +126,31 @@ std::string Flags::usage() const {
   help_head.resize(28, ' ');
   s << help_head << " print this message\n";
   return s.str();
+}
+
+int run_program(int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+Device parse_device_flag(const std::string& program, const std::string& text) {
+  Device dev;
+  try {
+    dev = parse_device(text);
+  } catch (const std::exception& e) {
+    throw UsageError(program + ": --device: " + e.what());
+  }
+  if (dev.is_cuda() && dev.index >= cuda_device_count())
+    throw UsageError(program + ": --device " + text + " is not available (" +
+                     std::to_string(cuda_device_count()) + " GPUs visible)");
+  return dev;
 }
 
 } // namespace ssm::train

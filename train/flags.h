@@ -7,9 +7,12 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include "tensor/tensor.h"
 
 namespace ssm::train {
 
@@ -39,5 +42,19 @@ class Flags {
   std::string program_, description_;
   std::vector<Flag> flags_;
 };
+
+// A bad command line (a flag's value out of range, a missing argument): run_program() exits
+// with status 2 for it.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// A program's main: calls run(argc, argv) and turns an escaping exception into "error: ..." on
+// stderr and an exit status, 2 for a UsageError, 1 for any other failure.
+int run_program(int (*run)(int, char**), int argc, char** argv);
+
+// The value of a --device flag ("cpu", "cuda", "cuda:N"), checked against the GPUs present;
+// a UsageError naming `program` otherwise.
+Device parse_device_flag(const std::string& program, const std::string& text);
 
 } // namespace ssm::train

@@ -55,10 +55,7 @@
 using namespace ssm;
 namespace fs = std::filesystem;
 
-// A bad command line: main() exits with status 2 (other failures exit with 1).
-struct UsageError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
+using train::UsageError;
 
 // ---- data ----------------------------------------------------------------------------------
 
@@ -283,15 +280,7 @@ int run(int argc, char** argv) {
   if (dtype_name_flag != "float32" && dtype_name_flag != "float64")
     throw UsageError("train_lm: --dtype must be float32 or float64, got '" + dtype_name_flag + "'");
   const DType dtype = dtype_name_flag == "float64" ? DType::Float64 : DType::Float32;
-  Device dev;
-  try {
-    dev = parse_device(device);
-  } catch (const std::exception& e) {
-    throw UsageError(std::string("train_lm: --device: ") + e.what());
-  }
-  if (dev.is_cuda() && dev.index >= cuda_device_count())
-    throw UsageError("train_lm: --device " + device + " is not available (" +
-                     std::to_string(cuda_device_count()) + " GPUs visible)");
+  const Device dev = train::parse_device_flag("train_lm", device);
 
   // ---- data ----
   const Corpus corpus = read_corpus(data_path);
@@ -469,14 +458,4 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return train::run_program(run, argc, argv); }
