@@ -1,6 +1,7 @@
 #include "autograd/optim.h"
 
 #include <cmath>
+#include <map>
 #include <stdexcept>
 
 #ifdef SSM_CUDA
@@ -139,6 +140,51 @@ void AdamW::step() {
 }
 
 // ---- clipping and schedules ----------------------------------------------------------------
+
+std::vector<std::pair<std::string, Tensor>> AdamW::state_tensors() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!exp_avg_[i].defined()) continue;
+    out.emplace_back("exp_avg." + params_[i].first, exp_avg_[i].to(Device::cpu()));
+    out.emplace_back("exp_avg_sq." + params_[i].first, exp_avg_sq_[i].to(Device::cpu()));
+  }
+  return out;
+}
+
+void AdamW::load_state_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               int64_t steps_taken) {
+  if (steps_taken < 0) throw std::invalid_argument("AdamW state: negative step count");
+  std::map<std::string, Tensor> by_name(tensors.begin(), tensors.end());
+  std::vector<Tensor> m(params_.size()), v(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const auto& [name, p] = params_[i];
+    const auto mi = by_name.find("exp_avg." + name), vi = by_name.find("exp_avg_sq." + name);
+    if ((mi == by_name.end()) != (vi == by_name.end()))
+      throw std::invalid_argument("AdamW state: parameter '" + name +
+                                  "' has only one of exp_avg and exp_avg_sq");
+    if (mi == by_name.end()) {
+      if (steps_taken > 0)
+        throw std::invalid_argument("AdamW state: no moments for parameter '" + name +
+                                    "' after " + std::to_string(steps_taken) + " steps");
+      continue;
+    }
+    for (const auto* it : {&mi, &vi})
+      if ((*it)->second.shape() != p.shape())
+        throw std::invalid_argument("AdamW state: '" + (*it)->first + "' has shape " +
+                                    shape_str((*it)->second.shape()) + ", the parameter " +
+                                    shape_str(p.shape()));
+    m[i] = mi->second.to(p.dtype()).to(p.device()).clone();
+    v[i] = vi->second.to(p.dtype()).to(p.device()).clone();
+    by_name.erase(mi);
+    by_name.erase(vi);
+  }
+  if (!by_name.empty())
+    throw std::invalid_argument("AdamW state: '" + by_name.begin()->first +
+                                "' matches no parameter");
+  exp_avg_ = std::move(m);
+  exp_avg_sq_ = std::move(v);
+  step_count_ = steps_taken;
+}
 
 double clip_grad_norm(const std::vector<Var>& params, double max_norm) {
   if (!(max_norm > 0))

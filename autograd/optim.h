@@ -70,6 +70,15 @@ class AdamW : public Optimizer {
   bool decays(const std::string& name) const;
   AdamWOptions options;
 
+  // What a checkpoint needs to resume exactly: m and v of each parameter by name
+  // ("exp_avg.<name>", "exp_avg_sq.<name>"; on the CPU, absent before the parameter's first
+  // step) and the step count, which sets the bias corrections.
+  std::vector<std::pair<std::string, Tensor>> state_tensors() const;
+  // Restores them: every m and v on the parameter's device and dtype. A missing entry, an
+  // unknown name or a shape that differs from the parameter's is an error.
+  void load_state_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                          int64_t steps_taken);
+
  private:
   std::vector<Tensor> exp_avg_, exp_avg_sq_; // m and v, one per parameter
 };

@@ -129,4 +129,123 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
   write_file_atomic(path, render_line_plot(series, options));
 }
 
+std::string render_trace_plot(const TracePlot& plot) {
+  const size_t n_traces = plot.traces.size();
+  if (plot.names.size() != n_traces)
+    throw std::invalid_argument("trace plot: " + std::to_string(plot.names.size()) +
+                                " names for " + std::to_string(n_traces) + " traces");
+  if (plot.curve_x.size() != plot.curve_y.size())
+    throw std::invalid_argument("trace plot: the curve has " + std::to_string(plot.curve_x.size()) +
+                                " x values and " + std::to_string(plot.curve_y.size()) +
+                                " y values");
+  if (!(plot.rate_hz > 0)) throw std::invalid_argument("trace plot: rate_hz must be positive");
+  size_t samples = 0;
+  double scale = plot.trace_scale;
+  for (const std::vector<double>& trace : plot.traces) {
+    samples = std::max(samples, trace.size());
+    double sq = 0;
+    for (double v : trace) sq += v * v;
+    if (plot.trace_scale <= 0 && !trace.empty())
+      scale = std::max(scale, 4 * std::sqrt(sq / static_cast<double>(trace.size())));
+  }
+  if (!(scale > 0)) scale = 1;
+  const double t0 = plot.start_s, t1 = plot.start_s + static_cast<double>(std::max<size_t>(samples, 2) - 1) / plot.rate_hz;
+
+  const double left = 90, right = 20, top = 40, gap = 30, bottom = 45;
+  const double w = plot.width - left - right;
+  const double traces_h = plot.trace_height * static_cast<double>(n_traces);
+  const double curve_top = top + traces_h + gap;
+  const double height = curve_top + plot.curve_height + bottom;
+  auto px = [&](double t) { return left + (t - t0) / (t1 - t0) * w; };
+  auto py_curve = [&](double p) { return curve_top + (1 - p) * plot.curve_height; };
+
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << plot.width << "\" height=\""
+      << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << plot.width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">"
+      << xml_escape(plot.title) << "</text>\n";
+  // Shaded intervals across both panels, clipped to the page.
+  for (const auto& [a, b] : plot.marked) {
+    const double x0 = px(std::max(a, t0)), x1 = px(std::min(b, t1));
+    if (x1 <= x0) continue;
+    svg << "<rect x=\"" << x0 << "\" y=\"" << top << "\" width=\"" << x1 - x0 << "\" height=\""
+        << curve_top + plot.curve_height - top << "\" fill=\"#d62728\" fill-opacity=\"0.12\"/>\n";
+  }
+  // Time grid and labels.
+  for (double t : nice_ticks(t0, t1, 10)) {
+    svg << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\""
+        << curve_top + plot.curve_height << "\" stroke=\"#ececec\"/>\n"
+        << "<text x=\"" << px(t) << "\" y=\"" << curve_top + plot.curve_height + 16
+        << "\" text-anchor=\"middle\">" << number_label(t) << "</text>\n";
+  }
+  svg << "<text x=\"" << left + w / 2 << "\" y=\"" << height - 10
+      << "\" text-anchor=\"middle\">time (s)</text>\n";
+  // Traces, one band each. With more samples than pixel columns, each column is drawn as the
+  // vertical span between the smallest and largest sample that falls in it (an envelope), so
+  // no peak is lost and no false rhythm appears, as keeping every k-th sample would cause.
+  const size_t columns = static_cast<size_t>(w);
+  for (size_t k = 0; k < n_traces; ++k) {
+    const double mid = top + plot.trace_height * (static_cast<double>(k) + 0.5);
+    auto y_of = [&](double v) { // clipped to the trace's band
+      return mid - std::clamp(v / scale, -1.0, 1.0) * plot.trace_height;
+    };
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << mid + 4 << "\" text-anchor=\"end\">"
+        << xml_escape(plot.names[k]) << "</text>\n"
+        << "<polyline fill=\"none\" stroke=\"#222\" stroke-width=\"0.7\" points=\"";
+    const std::vector<double>& trace = plot.traces[k];
+    if (trace.size() <= 2 * columns) {
+      for (size_t i = 0; i < trace.size(); ++i)
+        svg << px(t0 + static_cast<double>(i) / plot.rate_hz) << "," << y_of(trace[i]) << " ";
+    } else {
+      for (size_t c = 0; c < columns; ++c) {
+        const size_t a = c * trace.size() / columns, b = (c + 1) * trace.size() / columns;
+        const auto [lo, hi] = std::minmax_element(trace.begin() + static_cast<std::ptrdiff_t>(a),
+                                                   trace.begin() + static_cast<std::ptrdiff_t>(b));
+        const double x = px(t0 + 0.5 * static_cast<double>(a + b) / plot.rate_hz);
+        svg << x << "," << y_of(*lo) << " " << x << "," << y_of(*hi) << " ";
+      }
+    }
+    svg << "\"/>\n";
+  }
+  // The probability panel.
+  svg << "<rect x=\"" << left << "\" y=\"" << curve_top << "\" width=\"" << w << "\" height=\""
+      << plot.curve_height << "\" fill=\"none\" stroke=\"black\"/>\n";
+  for (double p : {0.0, 0.5, 1.0})
+    svg << "<text x=\"" << left - 6 << "\" y=\"" << py_curve(p) + 4 << "\" text-anchor=\"end\">"
+        << number_label(p) << "</text>\n";
+  svg << "<text transform=\"translate(16," << curve_top + plot.curve_height / 2
+      << ") rotate(-90)\" text-anchor=\"middle\">" << xml_escape(plot.curve_name) << "</text>\n";
+  if (plot.threshold >= 0 && plot.threshold <= 1)
+    svg << "<line x1=\"" << left << "\" y1=\"" << py_curve(plot.threshold) << "\" x2=\""
+        << left + w << "\" y2=\"" << py_curve(plot.threshold)
+        << "\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>\n";
+  svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.8\" points=\"";
+  for (size_t i = 0; i < plot.curve_x.size(); ++i) {
+    if (!std::isfinite(plot.curve_y[i]) || plot.curve_x[i] < t0 || plot.curve_x[i] > t1) continue;
+    svg << px(plot.curve_x[i]) << "," << py_curve(std::clamp(plot.curve_y[i], 0.0, 1.0)) << " ";
+  }
+  svg << "\"/>\n";
+  // Legend, above the probability panel.
+  const double ly = curve_top - 10;
+  svg << "<line x1=\"" << left << "\" y1=\"" << ly - 4 << "\" x2=\"" << left + 25 << "\" y2=\""
+      << ly - 4 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n"
+      << "<text x=\"" << left + 30 << "\" y=\"" << ly << "\">" << xml_escape(plot.curve_name)
+      << (plot.threshold >= 0 && plot.threshold <= 1
+              ? " (dashed: threshold " + number_label(std::round(plot.threshold * 1000) / 1000) +
+                    ")"
+              : std::string())
+      << "</text>\n"
+      << "<rect x=\"" << left + 330 << "\" y=\"" << ly - 10 << "\" width=\"25\" height=\"10\" "
+      << "fill=\"#d62728\" fill-opacity=\"0.25\"/>\n"
+      << "<text x=\"" << left + 360 << "\" y=\"" << ly << "\">" << xml_escape(plot.marked_name)
+      << "</text>\n";
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+void write_trace_plot(const std::string& path, const TracePlot& plot) {
+  write_file_atomic(path, render_trace_plot(plot));
+}
+
 } // namespace ssm::train
