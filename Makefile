@@ -96,7 +96,7 @@ TEST_BIN  := $(BUILD)/run_tests
 DOCTEST_INC ?= /usr/include
 DOCTEST_H   := $(DOCTEST_INC)/doctest/doctest.h
 
-.PHONY: all test bench fuzz format clean banner check-doctest
+.PHONY: all run test bench fuzz format clean banner check-doctest
 all: banner $(LIB) $(TRAINERS) $(BENCHES)
 
 banner:
@@ -121,6 +121,12 @@ $(BUILD)/%: bench/%.cpp $(LIB)
 	$(CXX) $(CXXFLAGS) $< $(LIB) -o $@ $(LDFLAGS) $(LDLIBS)
 
 bench: banner $(BENCHES)
+
+# ---- the main job: seizure detection with Mamba on synthetic EEG (README) -----------------
+# RUN_ARGS adds flags, e.g. make run RUN_ARGS="--model s4"; build/train_eeg --help lists them.
+RUN_ARGS ?=
+run: banner $(BUILD)/train_eeg
+	$(BUILD)/train_eeg $(RUN_ARGS)
 
 # ---- tests ------------------------------------------------------------------------------
 check-doctest:

@@ -23,6 +23,7 @@
 
 #include "data/edf.h"
 #include "data/hdf5.h"
+#include "train/eeg_task.h"
 #include "train/flags.h"
 
 using namespace ssm;
@@ -31,35 +32,14 @@ using train::UsageError;
 
 // ---- which format --------------------------------------------------------------------------
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// "edf" or "hdf5" from the extension, else from the file's first 8 bytes.
+// eegtask::detect_eeg_format (train/eeg_task.h), with this program's hint when it cannot tell.
 std::string detect_format(const std::string& path) {
-  const std::string name = lower(path);
-  if (ends_with(name, ".edf")) return "edf";
-  if (ends_with(name, ".h5") || ends_with(name, ".hdf5")) return "hdf5";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("eeg_info: cannot open " + path);
-  char head[8] = {};
-  in.read(head, sizeof head);
-  const std::string first(head, static_cast<size_t>(in.gcount()));
-  if (first == std::string("\x89HDF\r\n\x1a\n", 8)) return "hdf5";
-  if (first == "0       " || first ==
-                                 "\xff"
-                                 "BIOSEMI")
-    return "edf";
-  throw std::runtime_error("eeg_info: cannot tell the format of " + path +
-                           ": no .edf, .h5 or .hdf5 extension, and it starts neither with EDF's "
-                           "version field '0       ' nor with the HDF5 signature; give "
-                           "--format edf or --format hdf5");
+  try {
+    return eegtask::detect_eeg_format(path);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string("eeg_info: ") + e.what() +
+                             "; give --format edf or --format hdf5");
+  }
 }
 
 // ---- printing ------------------------------------------------------------------------------

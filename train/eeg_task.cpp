@@ -99,6 +99,7 @@ void write_synthetic_set(const SourceOptions& o, const std::string& dir, std::os
                              error.message());
   eeg::SyntheticEegOptions base;
   base.duration_s = o.synthetic_minutes * 60;
+  base.seizures = o.synthetic_seizures;
   eeg::check_synthetic_eeg_options(base);
   log << "generating " << o.synthetic_recordings << " synthetic recordings of "
       << o.synthetic_minutes << " min (seed " << o.synthetic_seed << ") into " << dir << "/\n";
@@ -143,11 +144,14 @@ std::vector<std::string> recording_files(const SourceOptions& o, std::ostream& l
                                   std::to_string(o.synthetic_recordings));
     if (!(o.synthetic_minutes > 0))
       throw std::invalid_argument("--synthetic-minutes must be positive");
-    char name[128];
+    if (o.synthetic_seizures < -1)
+      throw std::invalid_argument("--synthetic-seizures must be >= 0, or -1 for a random count");
+    char name[160];
     std::snprintf(name, sizeof name, "synthetic-s%lld-n%lld-%gmin",
                   static_cast<long long>(o.synthetic_seed),
                   static_cast<long long>(o.synthetic_recordings), o.synthetic_minutes);
     dir = o.cache_dir + "/" + name;
+    if (o.synthetic_seizures >= 0) dir += "-z" + std::to_string(o.synthetic_seizures);
     if (synthetic_set_complete(dir, o.synthetic_recordings))
       log << "synthetic recordings: " << dir << "/ (cached)\n";
     else

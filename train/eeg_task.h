@@ -54,6 +54,7 @@ struct SourceOptions {
   int64_t synthetic_recordings = 48;
   double synthetic_minutes = 10;
   int64_t synthetic_seed = 0;
+  int64_t synthetic_seizures = -1; // per recording; -1: Poisson, 6 an hour on average
   eeg::Hdf5Options hdf5; // how HDF5 files are read (dataset, axis order, attributes)
 };
 
@@ -63,8 +64,10 @@ std::string detect_eeg_format(const std::string& path);
 eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5);
 
 // The recording files of the source, sorted by name. For synthetic data the set is written
-// into cache_dir/synthetic-s<seed>-n<count>-<minutes>min/ first unless an index.jsonl there
-// says it is complete (same recordings as make_eeg would write); progress goes to `log`.
+// into cache_dir/synthetic-s<seed>-n<count>-<minutes>min[-z<seizures>]/ first, unless an
+// index.jsonl there says the set is complete. The .edf and .txt files are those make_eeg writes
+// with the same seed, count, length and seizures (its index.jsonl has more fields than this
+// one); progress goes to `log`.
 std::vector<std::string> recording_files(const SourceOptions& options, std::ostream& log);
 
 // ---- splitting by recording -----------------------------------------------------------------

@@ -98,6 +98,7 @@ struct Settings {
         {"synthetic_recordings", source.synthetic_recordings},
         {"synthetic_minutes", source.synthetic_minutes},
         {"synthetic_seed", source.synthetic_seed},
+        {"synthetic_seizures", source.synthetic_seizures},
         {"model", model.kind},
         {"patch", model.patch},
         {"d_model", model.d_model},
@@ -504,6 +505,7 @@ int run(int argc, char** argv) {
   Settings s;
   std::string out, device = cuda_available() ? "cuda" : "cpu";
   bool resume = false, hdf5_channels_last = false;
+  int64_t stop_after = 0;
   train::Flags flags(
       "train_eeg",
       "Trains a seizure detector on 12-second EEG clips: --model mamba (default), s4, or "
@@ -521,6 +523,8 @@ int run(int argc, char** argv) {
             "number of synthetic recordings (when --data is empty)");
   flags.add("synthetic-minutes", &s.source.synthetic_minutes, "length of each, in minutes");
   flags.add("synthetic-seed", &s.source.synthetic_seed, "seed of the synthetic set");
+  flags.add("synthetic-seizures", &s.source.synthetic_seizures,
+            "seizures per synthetic recording; -1: a random number, 6 an hour on average");
   flags.add("hdf5-dataset", &s.source.hdf5.dataset, "HDF5: path of the 2-D samples dataset");
   flags.add("hdf5-channels-last", &hdf5_channels_last,
             "HDF5: the dataset is (samples, channels) instead of (channels, samples)");
@@ -556,6 +560,9 @@ int run(int argc, char** argv) {
   flags.add("seed", &s.seed, "seed of the split, the initialisation and the clip order");
   flags.add("out", &out, "output folder (default runs/eeg-<model>)");
   flags.add("resume", &resume, "continue the run in --out from its last checkpoint");
+  flags.add("stop-after", &stop_after,
+            "stop after this many epochs of this invocation, as a time-limited job would "
+            "(0: run to --epochs); --resume continues");
   flags.add("device", &device, "cpu, cuda or cuda:N; the default is cuda when a GPU is present");
   if (!flags.parse(argc, argv)) return 0;
   s.source.hdf5.channels_first = !hdf5_channels_last;
@@ -568,7 +575,8 @@ int run(int argc, char** argv) {
   if (!(s.clip_s > 0) || !(s.train_stride_s > 0) || !(s.min_overlap_s >= 0) || !(s.rate_hz > 0))
     throw train::UsageError("train_eeg: --clip-s, --train-stride-s and --rate must be positive, "
                             "--min-overlap-s >= 0");
-  if (s.seed < 0) throw train::UsageError("train_eeg: --seed must be >= 0");
+  if (s.seed < 0 || stop_after < 0)
+    throw train::UsageError("train_eeg: --seed and --stop-after must be >= 0");
   const double samples_per_clip = s.clip_s * s.rate_hz;
   if (std::fabs(samples_per_clip - std::round(samples_per_clip)) > 1e-9)
     throw train::UsageError("train_eeg: --clip-s x --rate must be a whole number of samples");
@@ -656,7 +664,9 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
 
   train::MetricsLog log(out + "/metrics.jsonl", /*truncate=*/!resume);
-  for (int64_t epoch = state.epochs_done; epoch < s.epochs; ++epoch) {
+  const int64_t last_epoch =
+      stop_after > 0 ? std::min(s.epochs, state.epochs_done + stop_after) : s.epochs;
+  for (int64_t epoch = state.epochs_done; epoch < last_epoch; ++epoch) {
     const auto t_epoch = std::chrono::steady_clock::now();
     // The clip order of this epoch depends only on the seed and the epoch: resumable.
     std::vector<int64_t> order(static_cast<size_t>(train_set.size()));
@@ -728,6 +738,14 @@ int run(int argc, char** argv) {
                 epoch_s, best ? "  best so far: saved" : "");
     std::fflush(stdout);
     save_checkpoint(out, *model, optimizer, state, s);
+  }
+
+  if (state.epochs_done < s.epochs) {
+    std::printf("stopped after epoch %lld of %lld (--stop-after %lld); continue with the same "
+                "flags and --resume\n",
+                static_cast<long long>(state.epochs_done), static_cast<long long>(s.epochs),
+                static_cast<long long>(stop_after));
+    return 0;
   }
 
   // 6. Evaluation with the best weights.
