@@ -99,6 +99,10 @@ struct Settings {
         {"synthetic_minutes", source.synthetic_minutes},
         {"synthetic_seed", source.synthetic_seed},
         {"synthetic_seizures", source.synthetic_seizures},
+        {"hdf5_dataset", source.hdf5.dataset},
+        {"hdf5_channels_first", source.hdf5.channels_first},
+        {"hdf5_rate_hz", source.hdf5.rate_hz},
+        {"hdf5_labels", source.hdf5.labels_dataset},
         {"model", model.kind},
         {"patch", model.patch},
         {"d_model", model.d_model},
@@ -158,6 +162,7 @@ eeg::PreprocessOptions preprocess_options(const Settings& s, double stride_s) {
 std::string stem(const std::string& path) { return fs::path(path).stem().string(); }
 
 // Pass 1: each file's annotations and length, so the split can be made before clips are cut.
+// A recording shorter than one clip is left out, with a note.
 std::vector<RecordingInfo> read_infos(const std::vector<std::string>& files, const Settings& s) {
   std::vector<RecordingInfo> infos;
   const eeg::ClipOptions clip_options = preprocess_options(s, s.clip_s).clips;
@@ -167,6 +172,11 @@ std::vector<RecordingInfo> read_infos(const std::vector<std::string>& files, con
       recording = eegtask::read_recording(path, s.source.hdf5);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ": " + e.what());
+    }
+    if (recording.duration_s < s.clip_s) {
+      std::printf("note: leaving out %s: %.1f s long, shorter than one %g s clip\n", path.c_str(),
+                  recording.duration_s, s.clip_s);
+      continue;
     }
     RecordingInfo info{path, stem(path), recording.duration_s, {}};
     for (const auto& [start, end] : eeg::seizure_intervals(recording, clip_options))
@@ -190,7 +200,6 @@ ClipSet load_clips(const std::vector<RecordingInfo>& infos, const std::vector<in
     } catch (const std::exception& e) {
       throw std::runtime_error(info.path + ": " + e.what());
     }
-    if (clips.size() == 0) continue; // shorter than one clip
     if (!pieces.empty() && clips.data.size(1) != pieces.front().size(1))
       throw std::runtime_error(info.path + ": " + std::to_string(clips.data.size(1)) +
                                " channels after preprocessing, the others have " +
@@ -202,8 +211,8 @@ ClipSet load_clips(const std::vector<RecordingInfo>& infos, const std::vector<in
       set.start_s.push_back(clips.start_s[i]);
     }
   }
-  if (pieces.empty()) throw std::runtime_error("no clips: every recording is shorter than a clip");
-  set.data = concat(pieces, 0);
+  set.data = concat(pieces, 0); // which is never empty: split_recordings gives every part one
+
   return set;
 }
 
@@ -672,6 +681,10 @@ int run(int argc, char** argv) {
     std::vector<int64_t> order(static_cast<size_t>(train_set.size()));
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
     std::mt19937_64 rng(static_cast<uint64_t>(s.seed) * 1000003u + static_cast<uint64_t>(epoch));
+    // Dropout (S4 blocks) draws from init_gen; reseeding it here makes its masks depend on the
+    // seed, the epoch and the step only, as the resume promise needs.
+    init_gen.manual_seed(static_cast<uint64_t>(s.seed) * 1000003u + static_cast<uint64_t>(epoch) +
+                         0x9e3779b97f4a7c15ull);
     for (int64_t i = static_cast<int64_t>(order.size()) - 1; i > 0; --i)
       std::swap(order[i], order[rng() % static_cast<uint64_t>(i + 1)]);
 
@@ -796,9 +809,12 @@ int run(int argc, char** argv) {
 
   const double total_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  std::printf("\nbest epoch %lld (validation AUROC %s); threshold %.3f chosen on validation "
+  // best_val_auroc holds -loss when validation has one class (see the epoch loop).
+  const bool by_auroc = std::isfinite(val_eval.auroc);
+  std::printf("\nbest epoch %lld (validation %s %s); threshold %.3f chosen on validation "
               "(max sensitivity + specificity)\n\n",
-              static_cast<long long>(state.best_epoch), format_metric(state.best_val_auroc).c_str(),
+              static_cast<long long>(state.best_epoch), by_auroc ? "AUROC" : "loss",
+              format_metric(by_auroc ? state.best_val_auroc : -state.best_val_auroc).c_str(),
               threshold);
   std::printf("| model | split | AUROC | AUPRC | sensitivity | specificity | seizures detected | "
               "event sensitivity | false alarms / h |\n|---|---|---|---|---|---|---|---|---|\n");
