@@ -20,6 +20,7 @@
 #include "tensor/ops.h"
 #include "tests/helpers.h"
 #include "train/eeg_task.h"
+#include "train/plot.h"
 
 namespace ssm::eegtask {
 namespace {
@@ -190,6 +191,24 @@ TEST_CASE("AdamW state_tensors/load_state_tensors: a restored optimizer continue
                                            {"exp_avg.nothing", "matches no parameter"});
   test::check_error<std::invalid_argument>([&] { opt_b.load_state_tensors({}, 4); },
                                            {"no moments", "'w'"});
+}
+
+TEST_CASE("render_trace_plot: a one-sample spike survives the per-pixel envelope") {
+  // 10000 samples over ~890 pixel columns: each column draws its min and max, so a single
+  // sample at full scale must reach the top of its band (mid 60 - height 40 = y 20).
+  train::TracePlot plot;
+  plot.names = {"T3"};
+  plot.traces = {std::vector<double>(10000, 0.0)};
+  plot.trace_height = 40;
+  plot.trace_scale = 5;
+  const std::string flat = train::render_trace_plot(plot);
+  CHECK(flat.find(",20 ") == std::string::npos);
+  plot.traces[0][4321] = 5;
+  const std::string spiked = train::render_trace_plot(plot);
+  CHECK(spiked.find(",20 ") != std::string::npos);
+  plot.names.push_back("T4");
+  test::check_error<std::invalid_argument>([&] { train::render_trace_plot(plot); },
+                                           {"2 names for 1 traces"});
 }
 
 // ---- the program ------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ struct SourceOptions {
   // a file: that one recording (then it cannot be split: an error).
   std::string data;
   std::string cache_dir = "runs/eeg-cache";
-  int64_t synthetic_recordings = 48;
+  int64_t synthetic_recordings = 192;
   double synthetic_minutes = 10;
   int64_t synthetic_seed = 0;
   int64_t synthetic_seizures = -1; // per recording; -1: Poisson, 6 an hour on average
@@ -100,7 +100,7 @@ struct ModelOptions {
   int64_t samples = 2400; // per clip
   double rate_hz = 200;
   int64_t patch = 40;     // samples per token (mamba, s4); must divide `samples`
-  int64_t d_model = 64;
+  int64_t d_model = 32;
   int64_t n_layer = 2;
   int64_t d_state = 16;   // mamba: state size n; s4: N (N / 2 complex states)
   int64_t expand = 2;     // mamba: d_inner = expand * d_model

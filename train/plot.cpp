@@ -107,6 +107,11 @@ std::string render_line_plot(const std::vector<Series>& series, const PlotOption
       << "<text transform=\"translate(16," << top + h / 2 << ") rotate(-90)\" "
       << "text-anchor=\"middle\">" << xml_escape(options.y_label)
       << (options.log_y ? " (log scale)" : "") << "</text>\n";
+  // The legend sits in the top right corner, as wide as its longest name (about 7 px a
+  // character at this font size).
+  size_t longest = 0;
+  for (const Series& s : series) longest = std::max(longest, s.name.size());
+  const double legend_x = left + w - 40 - 7.0 * static_cast<double>(longest);
   for (size_t k = 0; k < series.size(); ++k) {
     const Series& s = series[k];
     const char* color = colors[k % 6];
@@ -115,9 +120,9 @@ std::string render_line_plot(const std::vector<Series>& series, const PlotOption
       if (usable(s.x[i], s.y[i])) svg << px(s.x[i]) << "," << py(y_of(s.y[i])) << " ";
     svg << "\"/>\n";
     const double ly = top + 16 + 18 * static_cast<double>(k);
-    svg << "<line x1=\"" << left + w - 150 << "\" y1=\"" << ly - 4 << "\" x2=\"" << left + w - 125
+    svg << "<line x1=\"" << legend_x << "\" y1=\"" << ly - 4 << "\" x2=\"" << legend_x + 25
         << "\" y2=\"" << ly - 4 << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n"
-        << "<text x=\"" << left + w - 118 << "\" y=\"" << ly << "\">" << xml_escape(s.name)
+        << "<text x=\"" << legend_x + 32 << "\" y=\"" << ly << "\">" << xml_escape(s.name)
         << "</text>\n";
   }
   svg << "</svg>\n";

@@ -8,10 +8,10 @@
 //   build/train_eeg --help
 //
 // What it does, in order (train/eeg_task.h has the pipeline and the models in detail):
-//  1. Recordings. By default 48 synthetic 10-minute recordings (data/synthetic_eeg.h: 19
-//     channels, seizures with focal onset, evolution and spread, rhythmic artifacts that
-//     resemble them), written as EDF+ into --cache on first use and read back from there like
-//     any user's files. Otherwise every .edf/.h5/.hdf5 file of --data.
+//  1. Recordings. By default 192 synthetic 10-minute recordings, 32 hours in all
+//     (data/synthetic_eeg.h: 19 channels, seizures with focal onset, evolution and spread,
+//     rhythmic artifacts that resemble them), written as EDF+ into --cache on first use and
+//     read back from there like any user's files. Otherwise every .edf/.h5/.hdf5 file of --data.
 //  2. Split by recording, never by clip: the clips of one recording land in one of train,
 //     validation or test (split_recordings: recordings with and without seizures are dealt
 //     out separately, so each part gets seizures).
@@ -88,8 +88,8 @@ struct Settings {
   eegtask::ModelOptions model;
   double clip_s = 12, train_stride_s = 6, min_overlap_s = 1, rate_hz = 200;
   double val_fraction = 0.15, test_fraction = 0.15;
-  int64_t epochs = 6, batch = 32, eval_batch = 64, seed = 0, min_consecutive = 1;
-  double lr = 2e-3, weight_decay = 0.01, warmup = 0.05, clip = 1.0;
+  int64_t epochs = 5, batch = 32, eval_batch = 64, seed = 0, min_consecutive = 1;
+  double lr = 2e-3, weight_decay = 0.1, warmup = 0.05, clip = 1.0;
 
   // What decides the run's numbers: compared with a checkpoint's before resuming.
   Json to_json() const {
@@ -691,7 +691,7 @@ int run(int argc, char** argv) {
     model->train();
     std::printf("epoch %lld/%lld\n", static_cast<long long>(epoch + 1),
                 static_cast<long long>(s.epochs));
-    train::Progress progress(steps_per_epoch, "clips", 10);
+    train::Progress progress(steps_per_epoch, "clips", 50);
     double epoch_loss = 0;
     for (int64_t b = 0; b < steps_per_epoch; ++b) {
       const auto first = order.begin() + b * s.batch;
