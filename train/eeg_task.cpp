@@ -123,7 +123,7 @@ void write_synthetic_set(const SourceOptions& o, const std::string& dir, std::os
                      .dump();
       const std::lock_guard<std::mutex> lock(log_mutex);
       const int64_t k = ++done;
-      if (k % 8 == 0 || k == n) {
+      if (k % std::max<int64_t>(1, n / 4) == 0 || k == n) { // four lines or so
         log << "  " << k << "/" << n << " recordings written\n";
         log.flush();
       }
