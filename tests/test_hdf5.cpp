@@ -3,7 +3,8 @@
 // and variable-length channel names, the rate on the dataset or on the file root, labels
 // datasets (integer, float, h5py-style bool enum) turned into seizure annotations, and every
 // error the reader promises, each checked for the file name, the object and the expectation in
-// its message, for silence on stderr, and for no handle left open.
+// its message, for silence on stderr, and for no handle left open. The last test trains
+// build/train_eeg on a folder of such files.
 //
 // The tests that need libhdf5 are skipped (and counted as skipped) in a build without it
 // (NO_HDF5=1); the first test checks that such a build says how to get it.
@@ -15,15 +16,18 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "data/hdf5.h"
+#include "data/synthetic_eeg.h"
 #include "tests/helpers.h"
 
 #ifdef SSM_HDF5
@@ -682,4 +686,54 @@ HDF5_TEST_CASE("hdf5: label errors: missing, wrong length, wrong rank, not 0/1, 
   check_read_error(
       file.path, options,
       {"labels dataset '/words' has type string; expected numbers (0 or 1 per sample)"});
+}
+
+// The trainer on a folder of HDF5 recordings: four synthetic 2-minute recordings with one
+// seizure each, stored as (samples, channels) float32 with the rate on the file root, channel
+// names as variable-length strings and the seizures as a per-sample labels dataset. One epoch
+// of build/train_eeg must read them all, find the seizures and finish.
+HDF5_TEST_CASE("hdf5: train_eeg trains on a folder of HDF5 recordings with a labels dataset") {
+  TempPath dir("");
+  fs::create_directories(dir.path + "/h5");
+  for (int64_t i = 0; i < 4; ++i) {
+    SyntheticEegOptions options;
+    options.seed = synthetic_recording_seed(5, i);
+    options.duration_s = 120;
+    options.seizures = 1;
+    const Recording r = generate_synthetic_eeg(options).recording;
+    const size_t samples = r.channels.front().samples.size();
+    std::vector<double> values; // (samples, channels), row-major
+    for (size_t t = 0; t < samples; ++t)
+      for (const Channel& c : r.channels) values.push_back(c.samples[t]);
+    std::vector<double> labels(samples, 0);
+    for (const Annotation& a : r.annotations)
+      if (a.text == "seizure")
+        for (size_t t = static_cast<size_t>(a.onset_s * 200);
+             t < std::min(samples, static_cast<size_t>((a.onset_s + a.duration_s) * 200)); ++t)
+          labels[t] = 1;
+    std::vector<std::string> names;
+    for (const Channel& c : r.channels) names.push_back(c.label);
+    H5Writer writer(dir.path + "/h5/rec_" + std::to_string(i) + ".h5");
+    writer.dataset("/data/eeg", {samples, names.size()}, values, StoredAs::Float32);
+    writer.number_attribute("/", "sampling_rate", {200});
+    writer.string_attribute("/data/eeg", "channel_names", names, Strings::Variable);
+    writer.dataset("/data/seizure", {samples}, labels, StoredAs::Int16);
+  }
+  const std::string program =
+      (fs::read_symlink("/proc/self/exe").parent_path() / "train_eeg").string();
+  REQUIRE_MESSAGE(fs::exists(program), "build it first: make " << program);
+  const std::string log = dir.path + "/log.txt";
+  const std::string command = program + " --device cpu --data " + dir.path +
+                              "/h5 --hdf5-dataset /data/eeg --hdf5-channels-last "
+                              "--hdf5-labels /data/seizure --d-model 8 --layers 1 --epochs 1 "
+                              "--batch 16 --out " + dir.path + "/run > " + log + " 2>&1";
+  const int status = std::system(command.c_str());
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(command);
+  INFO(output);
+  REQUIRE(status == 0);
+  CHECK(output.find("recordings: 4 (train 2 with 2 seizures, validation 1 with 1, test 1 with 1)") !=
+        std::string::npos);
+  CHECK(fs::exists(dir.path + "/run/results.json"));
 }
