@@ -25,6 +25,9 @@
 //                         exact boundaries at any rate (per-second labels at 256 Hz expand to
 //                         per-sample ones with numpy.repeat(labels, 256)); a length that is not
 //                         the sample count is an error that says so.
+//   annotations_file [none] a table of events (onset, duration or end, text) in a text file,
+//                         read by data/annotations.h and added to the annotations: labels kept
+//                         beside the recording rather than in it.
 //
 // The Recording: source_format "HDF5", duration_s = samples / rate, one Channel per channel with
 // the same rate and unit. Each channel's EDF physical range (physical_min/max) is set to the
@@ -51,6 +54,8 @@
 // path, including exceptions. Debian's serial libhdf5 is not thread-safe, so reads are serialised
 // by a mutex.
 #include "data/hdf5.h"
+
+#include "data/annotations.h"
 
 #include <algorithm>
 #include <cmath>
@@ -570,6 +575,12 @@ Recording read_hdf5(const std::string& path, const Hdf5Options& options) {
   if (!options.labels_dataset.empty())
     recording.annotations =
         read_label_annotations(file.get(), options, sample_count, rate_hz, error);
+  if (!options.annotations_file.empty()) {
+    for (const Annotation& a : read_annotation_file(options.annotations_file))
+      recording.annotations.push_back(a);
+    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
+                     [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
+  }
   return recording;
 }
 

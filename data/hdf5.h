@@ -20,6 +20,8 @@ struct Hdf5Options {
                                                          // "ch0", "ch1", ...
   std::string labels_dataset;            // optional: 1-D per-sample 0/1 seizure labels,
                                          // turned into "seizure" annotations
+  std::string annotations_file;          // optional: a table of events beside the file
+                                         // (data/annotations.h), added to the annotations
   std::string unit = "uV";
 };
 

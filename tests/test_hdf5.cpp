@@ -446,6 +446,16 @@ HDF5_TEST_CASE("hdf5: per-sample 0/1 labels become seizure annotations") {
   Hdf5Options options;
   options.labels_dataset = "/labels/none";
   CHECK(read_hdf5(file.path, options).annotations.empty());
+  // An annotation table beside the file adds its events, sorted in with the labels' runs.
+  TempPath table(".csv");
+  std::ofstream(table.path) << "onset,duration,description\n1.0,0.25,eye blink\n";
+  options.labels_dataset = "/labels/int";
+  options.annotations_file = table.path;
+  const Recording with_table = read_hdf5(file.path, options);
+  REQUIRE(with_table.annotations.size() == 4);
+  CHECK(with_table.annotations[1].onset_s == 1.0);
+  CHECK(with_table.annotations[1].text == "eye blink");
+  CHECK(with_table.annotations[2].onset_s == 1.25);
   CHECK(open_hdf5_objects() == 0);
 }
 
@@ -718,22 +728,33 @@ HDF5_TEST_CASE("hdf5: train_eeg trains on a folder of HDF5 recordings with a lab
     writer.number_attribute("/", "sampling_rate", {200});
     writer.string_attribute("/data/eeg", "channel_names", names, Strings::Variable);
     writer.dataset("/data/seizure", {samples}, labels, StoredAs::Int16);
+    // The same seizures as a TUH-style table beside the file (rec_i.csv).
+    std::ofstream table(dir.path + "/h5/rec_" + std::to_string(i) + ".csv");
+    table << "# version = csv_v1.0.0\nchannel,start_time,stop_time,label,confidence\n";
+    for (const Annotation& a : r.annotations)
+      if (a.text == "seizure")
+        table << "TERM," << a.onset_s << "," << a.onset_s + a.duration_s << ",seiz,1.0\n";
   }
   const std::string program =
       (fs::read_symlink("/proc/self/exe").parent_path() / "train_eeg").string();
   REQUIRE_MESSAGE(fs::exists(program), "build it first: make " << program);
-  const std::string log = dir.path + "/log.txt";
-  const std::string command = program + " --device cpu --data " + dir.path +
-                              "/h5 --hdf5-dataset /data/eeg --hdf5-channels-last "
-                              "--hdf5-labels /data/seizure --d-model 8 --layers 1 --epochs 1 "
-                              "--batch 16 --out " + dir.path + "/run > " + log + " 2>&1";
-  const int status = std::system(command.c_str());
-  std::ifstream in(log);
-  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  INFO(command);
-  INFO(output);
-  REQUIRE(status == 0);
-  CHECK(output.find("recordings: 4 (train 2 with 2 seizures, validation 1 with 1, test 1 with 1)") !=
-        std::string::npos);
-  CHECK(fs::exists(dir.path + "/run/results.json"));
+  // Labels from the dataset, then from the tables: the same seizures either way.
+  for (const std::string labels : {"--hdf5-labels /data/seizure", "--annotations-suffix .csv"}) {
+    const std::string log = dir.path + "/log.txt";
+    const std::string command = program + " --device cpu --data " + dir.path +
+                                "/h5 --hdf5-dataset /data/eeg --hdf5-channels-last " + labels +
+                                " --d-model 8 --layers 1 --epochs 1 --batch 16 --out " +
+                                dir.path + "/run > " + log + " 2>&1";
+    const int status = std::system(command.c_str());
+    std::ifstream in(log);
+    const std::string output((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+    INFO(command);
+    INFO(output);
+    REQUIRE(status == 0);
+    CHECK(output.find("recordings: 4 (train 2 with 2 seizures, validation 1 with 1, test 1 with "
+                      "1)") != std::string::npos);
+    CHECK(fs::exists(dir.path + "/run/results.json"));
+    fs::remove_all(dir.path + "/run");
+  }
 }

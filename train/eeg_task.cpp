@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "autograd/functions.h"
+#include "data/annotations.h"
 #include "data/atomic_file.h"
 #include "data/edf.h"
 #include "data/synthetic_eeg.h"
@@ -62,8 +63,28 @@ std::string detect_eeg_format(const std::string& path) {
                            "version field '0       ' nor with the HDF5 signature");
 }
 
-eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5) {
-  return detect_eeg_format(path) == "edf" ? eeg::read_edf(path) : eeg::read_hdf5(path, hdf5);
+std::string annotation_path(const std::string& recording_path, const std::string& suffix) {
+  fs::path path(recording_path);
+  return (path.parent_path() / (path.stem().string() + suffix)).string();
+}
+
+eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5,
+                              const std::string& annotations_suffix) {
+  eeg::Recording recording =
+      detect_eeg_format(path) == "edf" ? eeg::read_edf(path) : eeg::read_hdf5(path, hdf5);
+  if (!annotations_suffix.empty()) {
+    const std::string table = annotation_path(path, annotations_suffix);
+    if (!fs::exists(table))
+      throw std::runtime_error("no annotation table " + table + " beside " + path +
+                               " (--annotations-suffix " + annotations_suffix + ")");
+    for (const eeg::Annotation& a : eeg::read_annotation_file(table))
+      recording.annotations.push_back(a);
+    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
+                     [](const eeg::Annotation& x, const eeg::Annotation& y) {
+                       return x.onset_s < y.onset_s;
+                     });
+  }
+  return recording;
 }
 
 // ---- the synthetic set ----------------------------------------------------------------------

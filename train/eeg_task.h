@@ -56,12 +56,20 @@ struct SourceOptions {
   int64_t synthetic_seed = 0;
   int64_t synthetic_seizures = -1; // per recording; -1: Poisson, 6 an hour on average
   eeg::Hdf5Options hdf5; // how HDF5 files are read (dataset, axis order, attributes)
+  // When set (e.g. ".csv_bi", "_events.tsv"): every recording has an annotation table beside
+  // it, its path with the extension replaced by this suffix (rec_001.edf -> rec_001.csv_bi),
+  // whose events (data/annotations.h) are added to the file's own annotations.
+  std::string annotations_suffix;
 };
 
 // "edf" or "hdf5", from the extension (.edf; .h5, .hdf5), else from the file's first 8 bytes.
 std::string detect_eeg_format(const std::string& path);
-// Reads an EDF/EDF+ or HDF5 file (format from detect_eeg_format).
-eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5);
+// Reads an EDF/EDF+ or HDF5 file (format from detect_eeg_format), plus its annotation table
+// when annotations_suffix is set (a missing table is an error).
+eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5,
+                              const std::string& annotations_suffix = "");
+// The annotation table's path for a recording: rec_001.edf + ".csv_bi" -> rec_001.csv_bi.
+std::string annotation_path(const std::string& recording_path, const std::string& suffix);
 
 // The recording files of the source, sorted by name. For synthetic data the set is written
 // into cache_dir/synthetic-s<seed>-n<count>-<minutes>min[-z<seizures>]/ first, unless an

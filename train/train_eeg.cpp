@@ -103,6 +103,7 @@ struct Settings {
         {"hdf5_channels_first", source.hdf5.channels_first},
         {"hdf5_rate_hz", source.hdf5.rate_hz},
         {"hdf5_labels", source.hdf5.labels_dataset},
+        {"annotations_suffix", source.annotations_suffix},
         {"model", model.kind},
         {"patch", model.patch},
         {"d_model", model.d_model},
@@ -169,7 +170,7 @@ std::vector<RecordingInfo> read_infos(const std::vector<std::string>& files, con
   for (const std::string& path : files) {
     eeg::Recording recording;
     try {
-      recording = eegtask::read_recording(path, s.source.hdf5);
+      recording = eegtask::read_recording(path, s.source.hdf5, s.source.annotations_suffix);
     } catch (const std::exception& e) {
       throw std::runtime_error(path + ": " + e.what());
     }
@@ -196,7 +197,9 @@ ClipSet load_clips(const std::vector<RecordingInfo>& infos, const std::vector<in
     const RecordingInfo& info = infos[index];
     eeg::Clips clips;
     try {
-      clips = eeg::preprocess(eegtask::read_recording(info.path, s.source.hdf5), options);
+      clips = eeg::preprocess(
+          eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix),
+          options);
     } catch (const std::exception& e) {
       throw std::runtime_error(info.path + ": " + e.what());
     }
@@ -469,7 +472,8 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
                  double threshold, const Settings& s) {
   eeg::PreprocessOptions options = preprocess_options(s, s.clip_s);
   const eeg::Recording r =
-      eeg::preprocess_recording(eegtask::read_recording(info.path, s.source.hdf5), options);
+      eeg::preprocess_recording(
+          eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix), options);
   const eeg::Interval seizure = info.seizures.front();
   const double rate = r.channels.front().rate_hz;
   const double from = std::max(0.0, seizure.start_s - 60);
@@ -541,6 +545,10 @@ int run(int argc, char** argv) {
             "HDF5: sampling rate in Hz when the file has no rate attribute (0: required there)");
   flags.add("hdf5-labels", &s.source.hdf5.labels_dataset,
             "HDF5: optional 1-D dataset of per-sample 0/1 seizure labels");
+  flags.add("annotations-suffix", &s.source.annotations_suffix,
+            "read each recording's events also from the table beside it with this suffix in "
+            "place of its extension, e.g. .csv_bi (TUH) or _events.tsv (BIDS); see "
+            "data/annotations.h");
   flags.add("rate", &s.rate_hz, "sampling rate after resampling, Hz");
   flags.add("clip-s", &s.clip_s, "clip length in seconds");
   flags.add("train-stride-s", &s.train_stride_s, "seconds between training clip starts");
