@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "data/annotations.h"
 #include "data/edf.h"
 #include "data/hdf5.h"
 #include "train/eeg_task.h"
@@ -163,6 +164,7 @@ int run(int argc, char** argv) {
   std::string format = "auto";
   int64_t max_annotations = 50;
   eeg::Hdf5Options hdf5;
+  std::string annotations_table;
   bool channels_last = !hdf5.channels_first;
   train::Flags flags(
       "eeg_info",
@@ -183,6 +185,9 @@ int run(int argc, char** argv) {
   flags.add("labels-dataset", &hdf5.labels_dataset,
             "HDF5: 1-D dataset of per-sample 0/1 seizure labels, shown as annotations");
   flags.add("unit", &hdf5.unit, "HDF5: physical unit of the samples");
+  flags.add("annotations", &annotations_table,
+            "a table of events beside the file (CSV/TSV with onset, duration or end, text; TUH "
+            ".csv_bi; data/annotations.h), added to the file's own annotations");
 
   // The one argument that is neither a flag nor a flag's value is the file. Every flag but
   // --channels-last (and --help) takes a value, as the next argument unless written --name=value.
@@ -226,8 +231,15 @@ int run(int argc, char** argv) {
     throw UsageError("eeg_info: " + path +
                      " is read as EDF; --dataset, --channels-last, --rate, --rate-attribute, "
                      "--channel-names-attribute, --labels-dataset and --unit apply to HDF5 files");
-  const eeg::Recording recording =
-      format == "edf" ? eeg::read_edf(path) : eeg::read_hdf5(path, hdf5);
+  eeg::Recording recording = format == "edf" ? eeg::read_edf(path) : eeg::read_hdf5(path, hdf5);
+  if (!annotations_table.empty()) {
+    for (const eeg::Annotation& a : eeg::read_annotation_file(annotations_table))
+      recording.annotations.push_back(a);
+    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
+                     [](const eeg::Annotation& x, const eeg::Annotation& y) {
+                       return x.onset_s < y.onset_s;
+                     });
+  }
   print_recording(path, recording, max_annotations);
   return 0;
 }
