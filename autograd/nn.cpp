@@ -1,5 +1,7 @@
 #include "autograd/nn.h"
 
+#include "autograd/lora.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -14,6 +16,13 @@ Var Module::register_parameter(const std::string& name, Tensor value) {
   Var var(std::move(value), true);
   params_.emplace_back(name, var);
   return var;
+}
+
+void Module::register_existing_parameter(const std::string& name, const Var& var) {
+  for (const auto& [existing, v] : params_)
+    if (existing == name)
+      throw std::invalid_argument("register_parameter: '" + name + "' is already registered");
+  params_.emplace_back(name, var);
 }
 
 void Module::register_module(const std::string& name, Module& child) {
@@ -91,10 +100,41 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init)
     bias = register_parameter("bias", Tensor::uniform({out}, -bound, bound, init.dtype, init.gen));
 }
 
+Var Linear::forward(const Var& x, bool add_bias) const {
+  Var y = linear(x, weight, add_bias ? bias : Var()); // (..., out)
+  if (lora && !lora->merged) {
+    // s * B A dropout(x): two thin products, (..., in) -> (..., r) -> (..., out)
+    const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
+    y = add(y, mul(linear(linear(x_in, lora->A->weight), lora->B->weight), lora->scale));
+  }
+  return y;
+}
+
+void Linear::register_lora_factors() {
+  register_module("lora_A", *lora->A);
+  register_module("lora_B", *lora->B);
+}
+
 Embedding::Embedding(int64_t num, int64_t dim, Init init) {
   check_positive("Embedding", "num_embeddings", num);
   check_positive("Embedding", "embedding_dim", dim);
   weight = register_parameter("weight", Tensor::randn({num, dim}, init.dtype, init.gen));
+}
+
+Var Embedding::forward(const Tensor& indices) const {
+  Var y = embedding(weight, indices); // (..., dim)
+  if (lora && !lora->merged) {
+    // s * A^T[ids] B^T: rows of A^T (vocab, r) looked up, then projected to dim
+    const Var rows = embedding(transpose(lora->embedding_A, 0, 1), indices); // (..., r)
+    y = add(y, mul(linear(rows, lora->embedding_B), lora->scale));
+  }
+  return y;
+}
+
+void Embedding::register_lora_factors() {
+  // peft keeps these as bare parameters (no ".weight"): lora_embedding_A, lora_embedding_B.
+  register_existing_parameter("lora_embedding_A", lora->embedding_A);
+  register_existing_parameter("lora_embedding_B", lora->embedding_B);
 }
 
 LayerNorm::LayerNorm(Shape shape, double eps_, bool affine, Init init)
@@ -130,6 +170,25 @@ Conv1d::Conv1d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t
       "weight", Tensor::uniform({out, in / groups, kernel}, -bound, bound, init.dtype, init.gen));
   if (with_bias)
     bias = register_parameter("bias", Tensor::uniform({out}, -bound, bound, init.dtype, init.gen));
+}
+
+Var Conv1d::effective_weight() const {
+  return lora && !lora->merged ? add(weight, lora_delta_weight(*this)) : weight;
+}
+
+Var Conv1d::forward(const Var& x) const {
+  Var y = conv1d(x, weight, bias, stride, padding, dilation, groups);
+  if (lora && !lora->merged) {
+    // conv is linear in its weight: conv(x, W) + s conv(dropout(x), B A)
+    const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
+    y = add(y, conv1d(x_in, lora_delta_weight(*this), Var(), stride, padding, dilation, groups));
+  }
+  return y;
+}
+
+void Conv1d::register_lora_factors() {
+  register_module("lora_A", *lora->A);
+  register_module("lora_B", *lora->B);
 }
 
 Dropout::Dropout(double p_, Generator* gen_) : p(p_), gen(gen_) {

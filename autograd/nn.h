@@ -12,6 +12,7 @@
 // Initialisations follow PyTorch's defaults; each constructor says which.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,8 @@
 #include "tensor/random.h"
 
 namespace ssm::nn {
+
+struct LoraAdapter; // autograd/lora.h: an optional low-rank adapter of a Linear, Conv1d, Embedding
 
 class Module {
  public:
@@ -48,6 +51,8 @@ class Module {
   Var register_parameter(const std::string& name, Tensor value);
   // Registers a child module (a member of the derived class).
   void register_module(const std::string& name, Module& child);
+  // Registers a Var made elsewhere (e.g. an adapter's) under `name`.
+  void register_existing_parameter(const std::string& name, const Var& var);
 
  private:
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Var>>& out) const;
@@ -68,17 +73,23 @@ struct Init {
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Init init = {});
-  Var forward(const Var& x) const { return linear(x, weight, bias); }
+  // x W^T + b, plus the LoRA term when an adapter is attached. add_bias = false leaves b out
+  // (Mamba's dt_proj, whose bias is added inside the selective scan).
+  Var forward(const Var& x, bool add_bias = true) const;
   Var weight, bias; // bias undefined when disabled
   int64_t in_features, out_features;
+  std::shared_ptr<LoraAdapter> lora; // set by attach_lora (autograd/lora.h)
+  void register_lora_factors();      // attach_lora's step that names the adapter's parameters
 };
 
 // A lookup table: indices (any shape, int64) -> (..., embedding_dim). Init: N(0, 1).
 class Embedding : public Module {
  public:
   Embedding(int64_t num_embeddings, int64_t embedding_dim, Init init = {});
-  Var forward(const Tensor& indices) const { return embedding(weight, indices); }
+  Var forward(const Tensor& indices) const; // plus the LoRA term when an adapter is attached
   Var weight; // (num_embeddings, embedding_dim)
+  std::shared_ptr<LoraAdapter> lora; // set by attach_lora (autograd/lora.h)
+  void register_lora_factors();      // attach_lora's step that names the adapter's parameters
 };
 
 // Normalises over the last dim(s) `normalized_shape`; weight = 1, bias = 0 when affine.
@@ -107,11 +118,13 @@ class Conv1d : public Module {
   Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
          int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1, bool bias = true,
          Init init = {});
-  Var forward(const Var& x) const {
-    return conv1d(x, weight, bias, stride, padding, dilation, groups);
-  }
+  Var forward(const Var& x) const; // plus the LoRA term when an adapter is attached
+  // The weight the forward applies: W, or W + s B A with an unmerged adapter.
+  Var effective_weight() const;
   Var weight, bias;
   int64_t stride, padding, dilation, groups;
+  std::shared_ptr<LoraAdapter> lora; // set by attach_lora (autograd/lora.h)
+  void register_lora_factors();      // attach_lora's step that names the adapter's parameters
 };
 
 // Inverted dropout with probability p, active only in training mode.

@@ -86,7 +86,9 @@ Var MambaMixer::forward(const Var& x_in, MambaLayerState* state) const {
   const Var& dt_low = parts[0];                     // (b, l, dt_rank)
   const Var& B = parts[1];                          // (b, l, n)
   const Var& C = parts[2];                          // (b, l, n)
-  const Var delta = linear(dt_low, dt_proj.weight); // (b, l, d_inner)
+  // dt_proj without its bias, which the scan adds before the softplus (delta_bias). Through
+  // forward(), not dt_proj.weight directly, so that a LoRA adapter on dt_proj takes part.
+  const Var delta = dt_proj.forward(dt_low, /*add_bias=*/false); // (b, l, d_inner)
   const Var A = neg(exp(A_log));                    // (d_inner, n)
 
   Tensor last_state;
@@ -118,7 +120,7 @@ Tensor MambaMixer::step(const Tensor& x_in, MambaLayerState& state) const {
   Tensor shifted = state.conv_state.narrow(2, 1, c.d_conv - 1).clone();
   state.conv_state.narrow(2, 0, c.d_conv - 1).copy_(shifted);
   state.conv_state.select(2, c.d_conv - 1).copy_(x_new);
-  const Tensor w = conv1d.weight.value().view({c.d_inner, c.d_conv}); // (d_inner, d_conv)
+  const Tensor w = conv1d.effective_weight().value().reshape({c.d_inner, c.d_conv}); // (d_inner, d_conv), LoRA included
   Tensor conv = sum(mul(state.conv_state, w), {2});                   // (b, d_inner)
   if (conv1d.bias.defined()) conv = add(conv, conv1d.bias.value());
   const Tensor x = silu(conv); // (b, d_inner)

@@ -1,0 +1,129 @@
+// lora.cpp: see lora.h for the formulas, shapes and names. The layers' forwards, which add the
+// adapter's term, are in nn.cpp beside the layers.
+#include "autograd/lora.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace ssm::nn {
+
+double lora_scaling(const LoraOptions& o) {
+  if (o.r < 1) throw std::invalid_argument("LoRA: r must be >= 1, got " + std::to_string(o.r));
+  if (!(o.dropout >= 0 && o.dropout < 1))
+    throw std::invalid_argument("LoRA: dropout must be in [0, 1), got " + std::to_string(o.dropout));
+  const double r = static_cast<double>(o.r);
+  return o.rslora ? o.alpha / std::sqrt(r) : o.alpha / r;
+}
+
+LoraFactor::LoraFactor(Tensor value) { weight = register_parameter("weight", std::move(value)); }
+
+namespace {
+
+// A new adapter with A (r, a_cols) ~ U(-1/sqrt(a_cols), 1/sqrt(a_cols)) -- kaiming_uniform
+// with a = sqrt(5), fan_in = a_cols -- and B (out, r) = 0, reshaped to the given shapes.
+std::shared_ptr<LoraAdapter> make_adapter(const LoraOptions& o, const Var& like, int64_t a_cols,
+                                          int64_t out, const Shape& a_shape,
+                                          const Shape& b_shape) {
+  auto adapter = std::make_shared<LoraAdapter>();
+  adapter->r = o.r;
+  adapter->scale = lora_scaling(o);
+  adapter->dropout = o.dropout;
+  adapter->gen = o.gen;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(a_cols));
+  const Tensor a = Tensor::uniform({o.r, a_cols}, -bound, bound, like.dtype(), o.gen);
+  adapter->A = std::make_unique<LoraFactor>(a.reshape(a_shape).to(like.device()));
+  adapter->B = std::make_unique<LoraFactor>(
+      Tensor::zeros({out, o.r}, like.dtype()).reshape(b_shape).to(like.device()));
+  return adapter;
+}
+
+void freeze(Var v) { // a handle: the parameter itself is changed
+  if (v.defined()) v.set_requires_grad(false);
+}
+
+const LoraAdapter& adapter_of(const std::shared_ptr<LoraAdapter>& lora, const char* layer) {
+  if (!lora) throw std::logic_error(std::string(layer) + ": no LoRA adapter attached");
+  return *lora;
+}
+
+// W += sign * delta, on the values.
+void fold(const Var& weight, const Var& delta, double sign) {
+  NoGradGuard no_grad;
+  weight.assign(add(weight.value(), mul(delta.value(), sign)));
+}
+
+template <typename Layer>
+void set_merged(Layer& layer, bool merged, const char* name) {
+  const LoraAdapter& a = adapter_of(layer.lora, name);
+  if (a.merged == merged)
+    throw std::logic_error(std::string(name) + ": the LoRA adapter is already " +
+                           (merged ? "merged" : "unmerged"));
+  fold(layer.weight, lora_delta_weight(layer), merged ? 1.0 : -1.0);
+  layer.lora->merged = merged;
+}
+
+} // namespace
+
+// Attaching registers the adapter's parameters on the layer, through the layer's own
+// register_lora_factors() (registration is the layer's business, nn.cpp).
+void attach_lora(Linear& layer, const LoraOptions& o) {
+  if (layer.lora) throw std::logic_error("attach_lora: this Linear already has an adapter");
+  layer.lora = make_adapter(o, layer.weight, layer.in_features, layer.out_features,
+                            {o.r, layer.in_features}, {layer.out_features, o.r});
+  freeze(layer.weight);
+  freeze(layer.bias);
+  layer.register_lora_factors();
+}
+
+void attach_lora(Conv1d& layer, const LoraOptions& o) {
+  if (layer.lora) throw std::logic_error("attach_lora: this Conv1d already has an adapter");
+  const Shape& w = layer.weight.shape(); // (out, in / groups, k)
+  layer.lora = make_adapter(o, layer.weight, w[1] * w[2], w[0], {o.r, w[1], w[2]}, {w[0], o.r, 1});
+  freeze(layer.weight);
+  freeze(layer.bias);
+  layer.register_lora_factors();
+}
+
+void attach_lora(Embedding& layer, const LoraOptions& o) {
+  if (layer.lora) throw std::logic_error("attach_lora: this Embedding already has an adapter");
+  auto adapter = std::make_shared<LoraAdapter>();
+  adapter->r = o.r;
+  adapter->scale = lora_scaling(o);
+  const Shape& w = layer.weight.shape(); // (vocab, dim)
+  // peft: lora_embedding_A = 0 (r, vocab), lora_embedding_B ~ N(0, 1) (dim, r), so that the
+  // adapter starts at 0 while a gradient reaches A.
+  adapter->embedding_A = Var(Tensor::zeros({o.r, w[0]}, layer.weight.dtype())
+                                 .to(layer.weight.device()), true);
+  adapter->embedding_B = Var(Tensor::randn({w[1], o.r}, layer.weight.dtype(), o.gen)
+                                 .to(layer.weight.device()), true);
+  layer.lora = adapter;
+  freeze(layer.weight);
+  layer.register_lora_factors();
+}
+
+Var lora_delta_weight(const Linear& layer) {
+  const LoraAdapter& a = adapter_of(layer.lora, "Linear");
+  return mul(matmul(a.B->weight, a.A->weight), a.scale);
+}
+
+Var lora_delta_weight(const Conv1d& layer) {
+  const LoraAdapter& a = adapter_of(layer.lora, "Conv1d");
+  const Shape& w = layer.weight.shape();
+  const Var a2 = reshape(a.A->weight, {a.r, w[1] * w[2]}); // (r, in / groups * k)
+  const Var b2 = reshape(a.B->weight, {w[0], a.r});         // (out, r)
+  return reshape(mul(matmul(b2, a2), a.scale), w);
+}
+
+Var lora_delta_weight(const Embedding& layer) {
+  const LoraAdapter& a = adapter_of(layer.lora, "Embedding");
+  return mul(transpose(matmul(a.embedding_B, a.embedding_A), 0, 1), a.scale);
+}
+
+void merge_lora(Linear& layer) { set_merged(layer, true, "Linear"); }
+void merge_lora(Conv1d& layer) { set_merged(layer, true, "Conv1d"); }
+void merge_lora(Embedding& layer) { set_merged(layer, true, "Embedding"); }
+void unmerge_lora(Linear& layer) { set_merged(layer, false, "Linear"); }
+void unmerge_lora(Conv1d& layer) { set_merged(layer, false, "Conv1d"); }
+void unmerge_lora(Embedding& layer) { set_merged(layer, false, "Embedding"); }
+
+} // namespace ssm::nn
