@@ -11,6 +11,7 @@
 #include "data/safetensors.h"
 #include "mamba/generate.h"
 #include "mamba/hf.h"
+#include "mamba/lora.h"
 #include "tensor/ops.h"
 
 namespace ssm {
@@ -35,6 +36,15 @@ HfCheckResult run_hf_check(const std::string& model_dir, const std::string& refe
   load.dtype = options.dtype;
   load.device = options.device;
   std::unique_ptr<MambaLM> model = load_hf_mamba(model_dir, load, &notes);
+  if (!options.adapter_dir.empty()) {
+    const MambaLoraConfig lora = load_peft_adapter(options.adapter_dir, *model);
+    std::string targets;
+    for (const std::string& t : lora.target_modules) targets += (targets.empty() ? "" : ", ") + t;
+    char alpha[32];
+    std::snprintf(alpha, sizeof alpha, "%g", lora.lora_alpha);
+    notes.push_back("adapter " + options.adapter_dir + ": r " + std::to_string(lora.r) +
+                    ", alpha " + alpha + ", targets " + targets + "; base frozen");
+  }
   const SafetensorsFile ref = load_safetensors(reference_path, LoadDType::Native);
 
   // Compares `got` with the reference tensor `name`, adding one line.
@@ -84,9 +94,17 @@ HfCheckResult run_hf_check(const std::string& model_dir, const std::string& refe
     compare("hidden." + std::to_string(i), hidden[i].value());
   compare("loss", loss.value().view({1}));
   std::set<std::string> compared;
-  for (const auto& [name, param] : model->named_parameters()) {
-    compare("grad." + name, param.grad());
-    compared.insert("grad." + name);
+  if (options.adapter_dir.empty()) {
+    for (const auto& [name, param] : model->named_parameters()) {
+      compare("grad." + name, param.grad());
+      compared.insert("grad." + name);
+    }
+  } else {
+    for (const auto& [name, param] : lora_parameters(*model)) {
+      const std::string key = "grad." + peft_parameter_name(name);
+      compare(key, param.grad());
+      compared.insert(key);
+    }
   }
   for (const std::string& name : ref.names())
     if (name.rfind("grad.", 0) == 0 && !compared.count(name)) {

@@ -1,7 +1,8 @@
 // hf_check.h: checks this project's Mamba against numbers computed by Hugging Face
 // transformers for the same checkpoint (the reference file's format is described in
 // ../shared/fixtures/README.md): logits, every hidden state, the causal LM loss, the gradient
-// of the loss for every parameter, and greedy decoding with the recurrent path.
+// of the loss for every parameter (for every adapter parameter with a LoRA adapter), and greedy
+// decoding with the recurrent path.
 //
 // Each compared tensor gets one line: its name, the max absolute error and that error
 // divided by max |reference| (the "relative" error, robust to reference values near zero).
@@ -25,6 +26,10 @@ namespace ssm {
 struct HfCheckOptions {
   DType dtype = DType::Float64;
   Device device = Device::cpu();
+  // A peft LoRA adapter directory (mamba/lora.h) applied to the model, whose base is frozen:
+  // then the gradients compared are those of the adapter's parameters, named as peft names
+  // them with the adapter "default" (grad.base_model.model.<...>.lora_A.default.weight).
+  std::string adapter_dir;
 };
 
 struct HfCheckResult {

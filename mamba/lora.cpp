@@ -32,9 +32,11 @@ namespace {
 const std::set<std::string> kReadKeys = {"peft_type",      "r",           "lora_alpha",
                                          "lora_dropout",   "target_modules", "use_rslora",
                                          "fan_in_fan_out", "bias"};
+// (megatron_core and qalora_group_size carry values even when Megatron and QALoRA are off.)
 const std::set<std::string> kIgnoredKeys = {
-    "task_type", "base_model_name_or_path", "revision", "inference_mode", "init_lora_weights",
-    "auto_mapping", "peft_version"};
+    "task_type",    "base_model_name_or_path", "revision",      "inference_mode",
+    "init_lora_weights", "auto_mapping",       "peft_version",  "megatron_core",
+    "qalora_group_size"};
 
 // A value that leaves the option at peft's default: null, false, 0-free empties.
 bool is_unset(const Json& v) {

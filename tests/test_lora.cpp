@@ -13,6 +13,7 @@
 #include "autograd/functions.h"
 #include "autograd/lora.h"
 #include "data/safetensors.h"
+#include "mamba/hf_check.h"
 #include "mamba/lora.h"
 #include "tensor/ops.h"
 #include "tests/helpers.h"
@@ -293,6 +294,29 @@ TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are re
       },
       {"has shape", "r = 2"});
   fs::remove_all(dir);
+}
+
+TEST_CASE("hf_check --adapter: a peft adapter made by transformers + peft, float64 and float32") {
+  // tests/fixtures/hf_mamba_tiny_lora (make_reference.py there): r 4 on in_proj and x_proj of
+  // ../shared/fixtures/hf_mamba_tiny, lora_B random; logits, hidden states, loss, the gradient
+  // of all 8 adapter matrices and greedy tokens, as transformers + peft computed them.
+  const std::string base = "../shared/fixtures/hf_mamba_tiny";
+  const std::string fixture = "tests/fixtures/hf_mamba_tiny_lora";
+  for (const DType dtype : {DType::Float64, DType::Float32}) {
+    HfCheckOptions options;
+    options.dtype = dtype;
+    options.adapter_dir = fixture;
+    const HfCheckResult r = run_hf_check(base, fixture + "/reference.safetensors", options);
+    std::string report;
+    for (const std::string& line : r.lines) report += line + "\n";
+    INFO(report);
+    CHECK(r.ok);
+    int adapter_gradients = 0;
+    for (const std::string& line : r.lines)
+      adapter_gradients += line.rfind("grad.base_model.model.", 0) == 0 &&
+                           line.find(".default.weight") != std::string::npos;
+    CHECK(adapter_gradients == 8);
+  }
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // hf_check.cpp: compares this project's Mamba with Hugging Face transformers on a checkpoint.
 //
 //   build/hf_check MODEL_DIR REFERENCE.safetensors [--device cpu|cuda] [--dtype float64|float32]
+//                  [--adapter PEFT_ADAPTER_DIR]
 //
 // MODEL_DIR is a MambaForCausalLM directory (config.json + model.safetensors) and the
 // reference file holds what transformers computed for it (format: ../shared/fixtures/README.md).
@@ -18,12 +19,15 @@
 using namespace ssm;
 
 int main(int argc, char** argv) {
-  std::string device = "cpu", dtype = "float64";
+  std::string device = "cpu", dtype = "float64", adapter;
   train::Flags flags("hf_check MODEL_DIR REFERENCE.safetensors",
                      "Checks logits, hidden states, loss, every parameter gradient and greedy "
                      "decoding against a transformers reference.");
   flags.add("device", &device, "cpu or cuda");
   flags.add("dtype", &dtype, "float64 or float32");
+  flags.add("adapter", &adapter,
+            "a peft LoRA adapter directory to apply (the base frozen; the adapter's gradients "
+            "are compared)");
   // Positional arguments are the ones that do not start with "--"; the rest go to Flags.
   std::vector<const char*> flag_args = {argv[0]};
   std::vector<std::string> positional;
@@ -31,7 +35,7 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--", 0) == 0 || a == "-h") {
       flag_args.push_back(argv[i]);
-      if (a.find('=') == std::string::npos && (a == "--device" || a == "--dtype") && i + 1 < argc)
+      if (a.find('=') == std::string::npos && (a == "--device" || a == "--dtype" || a == "--adapter") && i + 1 < argc)
         flag_args.push_back(argv[++i]);
     } else {
       positional.push_back(a);
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
           "expected 2 arguments, MODEL_DIR and REFERENCE.safetensors, got " +
           std::to_string(positional.size()));
     HfCheckOptions options;
+    options.adapter_dir = adapter;
     if (dtype == "float64")
       options.dtype = DType::Float64;
     else if (dtype == "float32")
