@@ -52,9 +52,16 @@ void fold(const Var& weight, const Var& delta, double sign) {
   weight.assign(add(weight.value(), mul(delta.value(), sign)));
 }
 
+bool is_quantized(const Linear& layer) { return layer.nf4 != nullptr; }
+bool is_quantized(const Conv1d&) { return false; }
+bool is_quantized(const Embedding&) { return false; }
+
 template <typename Layer>
 void set_merged(Layer& layer, bool merged, const char* name) {
   const LoraAdapter& a = adapter_of(layer.lora, name);
+  if (is_quantized(layer))
+    throw std::logic_error(std::string(name) + ": the base weight is quantised (NF4); merging "
+                           "needs it in full precision (dequantise into a new model first)");
   if (a.merged == merged)
     throw std::logic_error(std::string(name) + ": the LoRA adapter is already " +
                            (merged ? "merged" : "unmerged"));
@@ -68,6 +75,8 @@ void set_merged(Layer& layer, bool merged, const char* name) {
 // register_lora_factors() (registration is the layer's business, nn.cpp).
 void attach_lora(Linear& layer, const LoraOptions& o) {
   if (layer.lora) throw std::logic_error("attach_lora: this Linear already has an adapter");
+  if (layer.nf4)
+    throw std::logic_error("attach_lora: attach the adapter before quantising the Linear");
   layer.lora = make_adapter(o, layer.weight, layer.in_features, layer.out_features,
                             {o.r, layer.in_features}, {layer.out_features, o.r});
   freeze(layer.weight);

@@ -1,6 +1,7 @@
 #include "autograd/nn.h"
 
 #include "autograd/lora.h"
+#include "autograd/nf4.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -23,6 +24,15 @@ void Module::register_existing_parameter(const std::string& name, const Var& var
     if (existing == name)
       throw std::invalid_argument("register_parameter: '" + name + "' is already registered");
   params_.emplace_back(name, var);
+}
+
+void Module::remove_parameter(const std::string& name) {
+  for (auto it = params_.begin(); it != params_.end(); ++it)
+    if (it->first == name) {
+      params_.erase(it);
+      return;
+    }
+  throw std::invalid_argument("remove_parameter: no parameter '" + name + "'");
 }
 
 void Module::register_module(const std::string& name, Module& child) {
@@ -101,13 +111,22 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init)
 }
 
 Var Linear::forward(const Var& x, bool add_bias) const {
-  Var y = linear(x, weight, add_bias ? bias : Var()); // (..., out)
+  Var y = nf4 ? nf4_linear(x, nf4, add_bias ? bias : Var())    // (..., out), W from 4 bits
+              : linear(x, weight, add_bias ? bias : Var());    // (..., out)
   if (lora && !lora->merged) {
     // s * B A dropout(x): two thin products, (..., in) -> (..., r) -> (..., out)
     const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
     y = add(y, mul(linear(linear(x_in, lora->A->weight), lora->B->weight), lora->scale));
   }
   return y;
+}
+
+void Linear::quantize_nf4() {
+  if (nf4) throw std::logic_error("Linear::quantize_nf4: already quantised");
+  nf4 = std::make_shared<const Nf4Weight>(nf4_quantize(weight.value()));
+  remove_parameter("weight");
+  weight = Var();
+  if (bias.defined()) bias.set_requires_grad(false);
 }
 
 void Linear::register_lora_factors() {

@@ -23,6 +23,11 @@
 namespace ssm::nn {
 
 struct LoraAdapter; // autograd/lora.h: an optional low-rank adapter of a Linear, Conv1d, Embedding
+} // namespace ssm::nn
+namespace ssm {
+struct Nf4Weight; // autograd/nf4.h: a frozen weight stored in 4 bits (QLoRA)
+} // namespace ssm
+namespace ssm::nn {
 
 class Module {
  public:
@@ -53,6 +58,8 @@ class Module {
   void register_module(const std::string& name, Module& child);
   // Registers a Var made elsewhere (e.g. an adapter's) under `name`.
   void register_existing_parameter(const std::string& name, const Var& var);
+  // Drops a parameter from the module (its Var lives on only where it is still held).
+  void remove_parameter(const std::string& name);
 
  private:
   void collect(const std::string& prefix, std::vector<std::pair<std::string, Var>>& out) const;
@@ -80,6 +87,11 @@ class Linear : public Module {
   int64_t in_features, out_features;
   std::shared_ptr<LoraAdapter> lora; // set by attach_lora (autograd/lora.h)
   void register_lora_factors();      // attach_lora's step that names the adapter's parameters
+  // QLoRA: replaces the weight by its NF4 form (autograd/nf4.h), on the weight's device; the
+  // full-precision weight is dropped (`weight` becomes undefined and leaves
+  // named_parameters()), the bias is frozen. Quantise after moving the model to its device.
+  void quantize_nf4();
+  std::shared_ptr<const Nf4Weight> nf4;
 };
 
 // A lookup table: indices (any shape, int64) -> (..., embedding_dim). Init: N(0, 1).

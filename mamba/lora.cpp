@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "autograd/nf4.h"
 #include "data/atomic_file.h"
 #include "data/safetensors.h"
 
@@ -202,6 +203,24 @@ void unmerge_lora(MambaLM& model) {
   for_each_target(model, [](const std::string&, const std::string&, auto* layer) {
     if (layer->lora) nn::unmerge_lora(*layer);
   });
+}
+
+QuantizeSummary quantize_base_nf4(MambaLM& model) {
+  QuantizeSummary summary;
+  for (size_t i = 0; i < model.backbone.layers.size(); ++i) {
+    MambaMixer& m = model.backbone.layers[i]->mixer;
+    const std::string prefix = "backbone.layers." + std::to_string(i) + ".mixer.";
+    for (auto [name, layer] : {std::pair<const char*, nn::Linear*>{"in_proj", &m.in_proj},
+                               {"x_proj", &m.x_proj},
+                               {"dt_proj", &m.dt_proj},
+                               {"out_proj", &m.out_proj}}) {
+      layer->quantize_nf4();
+      summary.values += layer->nf4->numel;
+      summary.bytes += layer->nf4->bytes();
+      summary.layers.push_back(prefix + name);
+    }
+  }
+  return summary;
 }
 
 // ---- peft's files -----------------------------------------------------------------------------

@@ -64,6 +64,19 @@ std::vector<std::pair<std::string, Var>> lora_parameters(const MambaLM& model);
 void merge_lora(MambaLM& model);   // every adapter folded into its base weight
 void unmerge_lora(MambaLM& model); // and taken out again
 
+// QLoRA: the base weights of in_proj, x_proj, dt_proj and out_proj of every layer are stored
+// in NF4 (autograd/nf4.h) and dequantised on the fly; their full-precision copies are dropped.
+// The SSM parameters (A_log, D, dt_proj's bias), the convolution, the norms and the embeddings
+// (so also the tied lm_head) stay in full precision: they are a small part of the model and
+// the recurrence is sensitive to them. Call after apply_lora and after moving the model to its
+// device.
+struct QuantizeSummary {
+  int64_t values = 0;    // weights quantised
+  size_t bytes = 0;      // their NF4 storage (codes and both levels of scales)
+  std::vector<std::string> layers;
+};
+QuantizeSummary quantize_base_nf4(MambaLM& model);
+
 // peft's adapter directory (adapter_config.json + adapter_model.safetensors), written
 // atomically; and read back onto a model without adapters (strict: every adapter tensor must
 // be in the file, with its shape, and nothing else). Returns the config.
