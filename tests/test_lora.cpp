@@ -17,6 +17,7 @@
 #include "mamba/lora.h"
 #include "tensor/ops.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
 
 namespace ssm {
 namespace {
@@ -294,6 +295,33 @@ TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are re
       },
       {"has shape", "r = 2"});
   fs::remove_all(dir);
+}
+
+GPU_TEST_CASE("cuda Mamba LoRA: logits and every adapter gradient equal the CPU's (float64), "
+              "every target") {
+  const Tensor ids = Tensor::randint(0, 23, {2, 13}, DType::Int64, nullptr);
+  MambaLoraConfig config;
+  config.r = 3;
+  config.target_modules = {"in_proj", "conv1d", "x_proj", "dt_proj", "out_proj", "embeddings"};
+  std::unique_ptr<MambaLM> models[2];
+  for (int k = 0; k < 2; ++k) {
+    models[k] = lora_test_model(DType::Float64, 31);
+    Generator gen(32);
+    apply_lora(*models[k], config, &gen);
+    randomize_adapters(*models[k], gen);
+  }
+  models[1]->to(Device::cuda(0));
+  const Var cpu_logits = models[0]->forward(ids);
+  const Var gpu_logits = models[1]->forward(ids.to(Device::cuda(0)));
+  test::check_parity("mamba_lora", "logits [2, 13, 23]", gpu_logits.value(), cpu_logits.value(),
+                     test::kF64Atol, test::kF64Rtol);
+  models[0]->loss(ids).backward();
+  models[1]->loss(ids.to(Device::cuda(0))).backward();
+  const auto cpu_params = lora_parameters(*models[0]), gpu_params = lora_parameters(*models[1]);
+  REQUIRE(cpu_params.size() == gpu_params.size());
+  for (size_t i = 0; i < cpu_params.size(); ++i)
+    test::check_parity("mamba_lora", "grad " + cpu_params[i].first, gpu_params[i].second.grad(),
+                       cpu_params[i].second.grad(), test::kF64Atol, test::kF64Rtol);
 }
 
 TEST_CASE("hf_check --adapter: a peft adapter made by transformers + peft, float64 and float32") {
