@@ -1,5 +1,6 @@
 // hf.cpp: loading and saving Mamba checkpoints in the transformers format (see hf.h).
 #include "mamba/hf.h"
+#include "mamba/lora.h"
 
 #include <filesystem>
 #include <map>
@@ -132,10 +133,20 @@ std::unique_ptr<MambaLM> load_hf_mamba(const std::string& dir, const HfLoadOptio
 void save_hf_mamba(const std::string& dir, const MambaLM& model, DType dtype) {
   if (dtype != DType::Float32 && dtype != DType::Float64)
     throw std::invalid_argument("save_hf_mamba: dtype must be float32 or float64");
+  // The file holds the base model: adapters must be merged first (or saved on their own, in
+  // peft's format), and a quantised base cannot be written back in full precision.
+  if (has_nf4_base(model))
+    throw std::invalid_argument("save_hf_mamba: the base weights are quantised (NF4); save the "
+                                "adapters with save_peft_adapter instead");
+  if (has_unmerged_lora(model))
+    throw std::invalid_argument("save_hf_mamba: the model has unmerged LoRA adapters, which this "
+                                "format cannot hold: merge_lora first, or save them with "
+                                "save_peft_adapter");
   fs::create_directories(dir);
   std::vector<NamedTensor> tensors;
   for (const auto& [name, param] : model.named_parameters())
-    tensors.push_back({name, param.value().to(Device::cpu()).to(dtype).contiguous()});
+    if (name.find(".lora_") == std::string::npos) // merged adapters live in the weights now
+      tensors.push_back({name, param.value().to(Device::cpu()).to(dtype).contiguous()});
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
   Json config = model.config.to_json();
   config.set("dtype", dtype == DType::Float64 ? "float64" : "float32");

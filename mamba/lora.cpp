@@ -187,6 +187,23 @@ std::vector<std::pair<std::string, Var>> lora_parameters(const MambaLM& model) {
   return out;
 }
 
+bool has_unmerged_lora(const MambaLM& model) {
+  bool found = false;
+  for_each_target(const_cast<MambaLM&>(model),
+                  [&](const std::string&, const std::string&, auto* layer) {
+                    found = found || (layer->lora && !layer->lora->merged);
+                  });
+  return found;
+}
+
+bool has_nf4_base(const MambaLM& model) {
+  for (const auto& layer : model.backbone.layers) {
+    const MambaMixer& m = layer->mixer;
+    if (m.in_proj.nf4 || m.x_proj.nf4 || m.dt_proj.nf4 || m.out_proj.nf4) return true;
+  }
+  return false;
+}
+
 void merge_lora(MambaLM& model) {
   // With tied embeddings lm_head reads the embedding weight: folding an adapter into it would
   // change lm_head too, and the merged model would compute something else.

@@ -61,6 +61,10 @@ LoraSummary apply_lora(MambaLM& model, const MambaLoraConfig& config, Generator*
 // The adapters' parameters, by name (what an optimizer should get).
 std::vector<std::pair<std::string, Var>> lora_parameters(const MambaLM& model);
 
+// Whether some adapter is attached and not merged; whether some base weight is in NF4.
+bool has_unmerged_lora(const MambaLM& model);
+bool has_nf4_base(const MambaLM& model);
+
 void merge_lora(MambaLM& model);   // every adapter folded into its base weight
 void unmerge_lora(MambaLM& model); // and taken out again
 
