@@ -17,6 +17,7 @@
 #include "autograd/functions.h"
 #include "autograd/optim.h"
 #include "data/json.h"
+#include "data/safetensors.h"
 #include "tensor/ops.h"
 #include "tests/helpers.h"
 #include "train/eeg_task.h"
@@ -297,6 +298,33 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
   CHECK(step_losses((resumed / "metrics.jsonl").string()) == losses);
   CHECK(read_all((straight / "test_predictions.csv").string()) ==
         read_all((resumed / "test_predictions.csv").string()));
+
+  // Adapting the trained detector to other recordings with LoRA: the base stays as it was,
+  // the adapters move.
+  const fs::path adapted = dir.path / "adapted";
+  REQUIRE(run_train_eeg("--device cpu --cache " + (dir.path / "cache").string() +
+                            " --synthetic-recordings 6 --synthetic-minutes 2 --synthetic-seizures 1"
+                            " --synthetic-seed 9 --d-model 16 --layers 1 --epochs 1 --batch 8"
+                            " --val-fraction 0.2 --test-fraction 0.2 --lora-r 2 --adapt-from " +
+                            straight.string() + " --out " + adapted.string(),
+                        dir.path / "e.log") == 0);
+  const std::string adapt_log = read_all((dir.path / "e.log").string());
+  CHECK(adapt_log.find("adapting " + straight.string()) != std::string::npos);
+  const SafetensorsFile before = load_safetensors((straight / "model.safetensors").string());
+  const SafetensorsFile after = load_safetensors((adapted / "model.safetensors").string());
+  for (const char* frozen : {"patch_embed.weight", "layers.0.mixer.in_proj.weight",
+                             "layers.0.mixer.A_log", "norm_f.weight"})
+    CHECK(max(abs(sub(before.get(frozen), after.get(frozen)))).item() == 0);
+  CHECK(max(abs(after.get("layers.0.mixer.in_proj.lora_B.weight"))).item() > 0);
+  CHECK(max(abs(after.get("layers.0.mixer.conv1d.lora_B.weight"))).item() > 0);
+  // A detector of another shape cannot be adapted.
+  CHECK(run_train_eeg("--device cpu --cache " + (dir.path / "cache").string() +
+                          " --synthetic-recordings 6 --synthetic-minutes 2 --synthetic-seizures 1"
+                          " --d-model 8 --layers 1 --epochs 1 --adapt-from " + straight.string() +
+                          " --out " + (dir.path / "bad").string(),
+                      dir.path / "f.log") != 0);
+  CHECK(read_all((dir.path / "f.log").string()).find("d_model = 16, this run 8") !=
+        std::string::npos);
 
   // Resuming with a different setting is refused, naming it.
   const int status = run_train_eeg(common + " --out " + resumed.string() + " --resume --lr 1e-3",

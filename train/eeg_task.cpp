@@ -399,6 +399,42 @@ std::unique_ptr<Detector> make_detector(const ModelOptions& o, nn::Init init) {
   return std::make_unique<BandPowerBaseline>(o, init);
 }
 
+std::vector<std::string> attach_detector_lora(Detector& model, const nn::LoraOptions& options) {
+  std::vector<std::string> adapted;
+  if (auto* m = dynamic_cast<MambaDetector*>(&model)) {
+    nn::attach_lora(m->patch_embed, options);
+    adapted.push_back("patch_embed");
+    for (size_t i = 0; i < m->layers.size(); ++i) {
+      MambaMixer& mixer = m->layers[i]->mixer;
+      const std::string prefix = "layers." + std::to_string(i) + ".mixer.";
+      for (auto [name, linear] : {std::pair<const char*, nn::Linear*>{"in_proj", &mixer.in_proj},
+                                  {"x_proj", &mixer.x_proj},
+                                  {"dt_proj", &mixer.dt_proj},
+                                  {"out_proj", &mixer.out_proj}}) {
+        nn::attach_lora(*linear, options);
+        adapted.push_back(prefix + name);
+      }
+      nn::attach_lora(mixer.conv1d, options);
+      adapted.push_back(prefix + "conv1d");
+    }
+  } else if (auto* s4 = dynamic_cast<S4Detector*>(&model)) {
+    nn::attach_lora(s4->patch_embed, options);
+    adapted.push_back("patch_embed");
+    for (size_t i = 0; i < s4->layers.size(); ++i) {
+      nn::attach_lora(s4->layers[i]->layer.output, options);
+      adapted.push_back("layers." + std::to_string(i) + ".layer.output");
+    }
+  } else {
+    throw std::invalid_argument("LoRA adaptation needs a mamba or s4 detector; the baseline has "
+                                "96 numbers: train it again on the new recordings instead");
+  }
+  // Everything but the adapters and the head is frozen.
+  for (auto& [name, p] : model.named_parameters())
+    if (name.find(".lora_") == std::string::npos && name.rfind("head.", 0) != 0)
+      p.set_requires_grad(false);
+  return adapted;
+}
+
 Var weighted_bce_with_logits(const Var& logits, const Tensor& labels, double pos_weight) {
   if (!(pos_weight > 0))
     throw std::invalid_argument("weighted_bce_with_logits: pos_weight must be positive");

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/lora.h"
 #include "autograd/nn.h"
 #include "data/eeg_preprocess.h"
 #include "data/hdf5.h"
@@ -159,6 +160,13 @@ class BandPowerBaseline : public Detector {
 };
 
 std::unique_ptr<Detector> make_detector(const ModelOptions& options, nn::Init init);
+
+// Adapting a trained detector to new recordings with LoRA (autograd/lora.h): adapters on the
+// patch embedding and on every projection of the blocks (Mamba: in_proj, conv1d, x_proj,
+// dt_proj, out_proj; S4: the GLU's output Linear), the head trained in full (d_model + 1
+// numbers), everything else frozen. Returns the names of the adapted layers. The baseline (96
+// numbers) has nothing to adapt: an error.
+std::vector<std::string> attach_detector_lora(Detector& model, const nn::LoraOptions& options);
 
 // Weighted binary cross-entropy on logits, mean over the batch:
 //   loss = mean_i [ w+ y_i softplus(-x_i) + (1 - y_i) softplus(x_i) ]

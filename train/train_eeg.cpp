@@ -89,6 +89,9 @@ struct Settings {
   double clip_s = 12, train_stride_s = 6, min_overlap_s = 1, rate_hz = 200;
   double val_fraction = 0.15, test_fraction = 0.15;
   int64_t epochs = 5, batch = 32, eval_batch = 64, seed = 0, min_consecutive = 1;
+  std::string adapt_from;  // a train_eeg --out folder whose detector is adapted with LoRA
+  int64_t lora_r = 8;
+  double lora_alpha = 16;
   double lr = 2e-3, weight_decay = 0.1, warmup = 0.05, clip = 1.0;
 
   // What decides the run's numbers: compared with a checkpoint's before resuming.
@@ -125,7 +128,10 @@ struct Settings {
         {"lr", lr},
         {"weight_decay", weight_decay},
         {"warmup", warmup},
-        {"clip", clip}});
+        {"clip", clip},
+        {"adapt_from", adapt_from},
+        {"lora_r", lora_r},
+        {"lora_alpha", lora_alpha}});
   }
 };
 
@@ -505,6 +511,39 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
   train::write_trace_plot(path, plot);
 }
 
+// ---- adapting a trained detector -------------------------------------------------------------
+
+// --adapt-from DIR: the detector of DIR (its config.json must describe the same model and
+// clips), its best weights loaded, then LoRA attached (train/eeg_task.h).
+void adapt_detector(eegtask::Detector& model, const Settings& s, Generator& gen) {
+  const std::string config_path = s.adapt_from + "/config.json";
+  const Json config = Json::parse(read_text(config_path), config_path);
+  const Json now = s.to_json();
+  for (const char* key : {"model", "patch", "d_model", "layers", "d_state", "expand", "d_conv",
+                          "s4_kernel", "clip_s", "rate_hz"}) {
+    const Json* before = config.find(key);
+    if (!before || *before != now.at(key))
+      throw train::UsageError("--adapt-from " + s.adapt_from + ": its detector has " + key +
+                              " = " + (before ? before->dump() : "nothing") + ", this run " +
+                              now.at(key).dump() + "; give the same model flags");
+  }
+  load_module(model, s.adapt_from + "/model.safetensors");
+  nn::LoraOptions options;
+  options.r = s.lora_r;
+  options.alpha = s.lora_alpha;
+  options.gen = &gen;
+  const std::vector<std::string> adapted = eegtask::attach_detector_lora(model, options);
+  int64_t trainable = 0, total = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    total += p.numel();
+    if (p.requires_grad()) trainable += p.numel();
+  }
+  std::printf("adapting %s/model.safetensors with LoRA (r %lld, alpha %g) on %zu layers: %lld of "
+              "%lld parameters train (the adapters and the head)\n",
+              s.adapt_from.c_str(), static_cast<long long>(s.lora_r), s.lora_alpha,
+              adapted.size(), static_cast<long long>(trainable), static_cast<long long>(total));
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 std::string format_metric(double v, const char* format = "%.3f") {
@@ -576,6 +615,12 @@ int run(int argc, char** argv) {
             "event level: positive clips in a row needed to raise an alarm");
   flags.add("seed", &s.seed, "seed of the split, the initialisation and the clip order");
   flags.add("out", &out, "output folder (default runs/eeg-<model>)");
+  flags.add("adapt-from", &s.adapt_from,
+            "a train_eeg output folder: adapt its trained detector to --data with LoRA "
+            "(adapters on the patch embedding and every block projection, the head trained, the "
+            "rest frozen) instead of training from scratch");
+  flags.add("lora-r", &s.lora_r, "--adapt-from: LoRA rank");
+  flags.add("lora-alpha", &s.lora_alpha, "--adapt-from: LoRA alpha (scale alpha / r)");
   flags.add("resume", &resume, "continue the run in --out from its last checkpoint");
   flags.add("stop-after", &stop_after,
             "stop after this many epochs of this invocation, as a time-limited job would "
@@ -658,8 +703,15 @@ int run(int argc, char** argv) {
   Generator init_gen(static_cast<uint64_t>(s.seed));
   std::unique_ptr<eegtask::Detector> model =
       eegtask::make_detector(s.model, {DType::Float32, &init_gen}); // same init on any device
+  if (!s.adapt_from.empty()) adapt_detector(*model, s, init_gen);
   model->to(dev);
-  optim::AdamW optimizer(model->named_parameters(),
+  // Every parameter, or with --adapt-from the adapters and the head only.
+  optim::NamedParameters trainable;
+  for (const auto& [name, p] : model->named_parameters())
+    if (p.requires_grad()) trainable.emplace_back(name, p);
+  std::vector<Var> trainable_vars;
+  for (const auto& [name, p] : trainable) trainable_vars.push_back(p);
+  optim::AdamW optimizer(trainable,
                          {s.lr, 0.9, 0.999, 1e-8, s.weight_decay,
                           {"bias", "norm", "A_log", ".D", "log_dt", "log_A_real", "A_imag",
                            "log_Lambda_real", "Lambda_imag"}});
@@ -711,7 +763,7 @@ int run(int argc, char** argv) {
       const Var logits = model->forward(clips); // (b)
       Var loss = eegtask::weighted_bce_with_logits(logits, labels, pos_weight);
       loss.backward();
-      const double grad_norm = optim::clip_grad_norm(model->parameters(), s.clip);
+      const double grad_norm = optim::clip_grad_norm(trainable_vars, s.clip);
       optimizer.step();
       const double loss_value = loss.item();
       ++state.step;

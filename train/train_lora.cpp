@@ -122,7 +122,8 @@ int run(int argc, char** argv) {
   std::string method = "lora", targets = "in_proj,conv1d,x_proj,dt_proj,out_proj";
   std::string device = cuda_available() ? "cuda" : "cpu", prompt;
   int64_t r = 8, steps = 300, batch_size = 16, seq_len = 128, seed = 0, eval_every = 100,
-          eval_windows = 64, sample_len = 160, d_model = 768, n_layer = 24, timing_steps = 0;
+          eval_windows = 64, sample_len = 160, d_model = 768, n_layer = 24, vocab = 256,
+          timing_steps = 0;
   double alpha = 16, lora_dropout = 0, lr = 0, weight_decay = 0, warmup = 0.05, clip = 1.0,
          temperature = 0.8;
   bool rslora = false, merged = false;
@@ -155,6 +156,9 @@ int run(int argc, char** argv) {
   flags.add("prompt", &prompt, "prompt of the samples; empty: from the held-out text");
   flags.add("d-model", &d_model, "--base random: width");
   flags.add("n-layer", &n_layer, "--base random: layers");
+  flags.add("vocab", &vocab,
+            "--base random: vocabulary (>= 256; bytes use the first 256 ids; 50280 gives the "
+            "size of mamba-130m: 129M parameters at d_model 768, 24 layers)");
   flags.add("timing-steps", &timing_steps,
             "stop after this many steps, skip evaluation and samples (0: off): for timing");
   flags.add("merged", &merged, "lora: also save the model with the adapters merged");
@@ -184,13 +188,14 @@ int run(int argc, char** argv) {
   std::unique_ptr<MambaLM> model;
   Generator gen(static_cast<uint64_t>(seed)), batch_gen(static_cast<uint64_t>(seed) + 1);
   if (base == "random") {
-    const MambaConfig config = MambaConfig::make(256, d_model, n_layer);
+    if (vocab < 256) throw UsageError("train_lora: --vocab must be >= 256");
+    const MambaConfig config = MambaConfig::make(vocab, d_model, n_layer);
     model = std::make_unique<MambaLM>(config, nn::Init{DType::Float32, &gen});
     model->to(dev);
   } else {
     model = load_hf_mamba(base, {DType::Float32, dev});
   }
-  if (model->config.vocab_size != 256)
+  if (model->config.vocab_size < 256 || (base != "random" && model->config.vocab_size != 256))
     throw UsageError("train_lora: the base has a vocabulary of " +
                      std::to_string(model->config.vocab_size) +
                      "; this program reads text as bytes and needs a byte-level model (256)");
@@ -216,9 +221,13 @@ int run(int argc, char** argv) {
     std::printf("sample %s (temperature %g; the first %zu bytes are the prompt):\n%s", when,
                 temperature, prompt.size(), indented(ByteText::text(s)).c_str());
   };
-  std::printf("train_lora: base %s (%lld layers, d_model %lld), %s on %s\n", base.c_str(),
+  std::printf("train_lora: base %s (%lld layers, d_model %lld, vocab %lld: %lld parameters), "
+              "%s on %s\n",
+              base == "random" ? "random (freshly initialised)" : base.c_str(),
               static_cast<long long>(model->config.n_layer),
-              static_cast<long long>(model->config.d_model), method.c_str(), dev.str().c_str());
+              static_cast<long long>(model->config.d_model),
+              static_cast<long long>(model->config.vocab_size),
+              static_cast<long long>(model->num_parameters()), method.c_str(), dev.str().c_str());
   std::printf("data: %s, %lld bytes (%lld held out); unigram entropy %.3f bits/byte\n",
               description.c_str(), static_cast<long long>(total),
               static_cast<long long>(val_text.size()), unigram_entropy_bits(train_text));
