@@ -2,6 +2,9 @@
 // adapter's term, are in nn.cpp beside the layers.
 #include "autograd/lora.h"
 
+#include "autograd/nf4.h"
+#include "tensor/ops.h"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -126,6 +129,60 @@ Var lora_delta_weight(const Conv1d& layer) {
 Var lora_delta_weight(const Embedding& layer) {
   const LoraAdapter& a = adapter_of(layer.lora, "Embedding");
   return mul(transpose(matmul(a.embedding_B, a.embedding_A), 0, 1), a.scale);
+}
+
+Var lora_linear(const Var& x, const Var& x_dropped, const Var& weight,
+                const std::shared_ptr<const Nf4Weight>& nf4, const Var& bias, const Var& A,
+                const Var& B, double scale) {
+  const Tensor& xv = x.value();
+  const int64_t r = A.size(0), in = A.size(1), out = B.size(0);
+  if (xv.dim() == 0 || xv.size(-1) != in || B.size(1) != r || x_dropped.shape() != xv.shape())
+    throw std::invalid_argument("lora_linear: input " + shape_str(xv.shape()) + ", A " +
+                                shape_str(A.shape()) + ", B " + shape_str(B.shape()) +
+                                ": expected x (..., in), A (r, in), B (out, r)");
+  if (!weight.defined() && !nf4)
+    throw std::invalid_argument("lora_linear: no base weight (dense or NF4)");
+  const int64_t rows = xv.numel() / in;
+  const bool same_input = x.impl() == x_dropped.impl();
+  // The base weight as a dense tensor (a dequantised copy for NF4, freed after use).
+  auto base_weight = [weight, nf4, dtype = xv.dtype()]() {
+    return weight.defined() ? weight.value() : nf4_dequantize(*nf4).to(dtype);
+  };
+  const Tensor x_rows = xv.reshape({rows, in});                       // (rows, in)
+  const Tensor xd_rows = x_dropped.value().reshape({rows, in});       // (rows, in)
+  Tensor y = matmul(x_rows, base_weight().transpose(0, 1));           // (rows, out)
+  if (bias.defined()) add_(y, bias.value());
+  const Tensor h = matmul(xd_rows, A.value().transpose(0, 1));        // (rows, r)
+  add_(y, mul(matmul(h, B.value().transpose(0, 1)), scale));          // + s h B^T
+  Shape y_shape = xv.shape();
+  y_shape.back() = out;
+  const bool need_x = x.requires_grad() || (same_input && x_dropped.requires_grad());
+  const bool need_xd = !same_input && x_dropped.requires_grad();
+  const bool need_w = weight.defined() && weight.requires_grad();
+  const bool need_b = bias.defined() && bias.requires_grad();
+  const bool need_a = A.requires_grad(), need_bb = B.requires_grad();
+  const Tensor a = A.value(), b = B.value();
+  const Shape x_shape = xv.shape();
+  return make_result(
+      "lora_linear", y.view(y_shape), {x, x_dropped, weight, bias, A, B}, [=](const Tensor& g) {
+        const Tensor G = g.reshape({rows, out});            // (rows, out)
+        const Tensor GB = matmul(G, b);                     // (rows, r)
+        const Tensor lora_dx = need_x || need_xd ? mul(matmul(GB, a), scale) : Tensor(); // (rows, in)
+        Tensor dx, dxd;
+        if (need_x) {
+          dx = matmul(G, base_weight());                    // (rows, in)
+          if (same_input) add_(dx, lora_dx);
+          dx = dx.view(x_shape);
+        }
+        if (need_xd) dxd = lora_dx.view(x_shape);
+        return std::vector<Tensor>{
+            dx,
+            dxd,
+            need_w ? matmul(G.transpose(0, 1), x_rows) : Tensor(),                     // (out, in)
+            need_b ? sum(G, {0}) : Tensor(),                                            // (out)
+            need_a ? mul(matmul(GB.transpose(0, 1), xd_rows), scale) : Tensor(),        // (r, in)
+            need_bb ? mul(matmul(G.transpose(0, 1), h), scale) : Tensor()};             // (out, r)
+      });
 }
 
 void merge_lora(Linear& layer) { set_merged(layer, true, "Linear"); }

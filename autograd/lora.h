@@ -64,6 +64,20 @@ void attach_lora(Linear& layer, const LoraOptions& options);
 void attach_lora(Conv1d& layer, const LoraOptions& options);
 void attach_lora(Embedding& layer, const LoraOptions& options);
 
+// The adapted Linear as one autograd op, so that a training step keeps no more activations
+// than the plain layer (every intermediate of a chain of ops would be kept until backward):
+//     y = x W^T + b + s (x_d A^T) B^T      x (..., in), x_d = dropout(x) (the same Var as x
+//                                          without dropout), W (out, in), A (r, in), B (out, r)
+// W is `weight`, or when it is undefined the NF4 weight `nf4` (dequantised on the fly, in the
+// forward and again in the backward). Saved for the backward: h = x_d A^T, (rows, r). The
+// gradients, with G = dL/dy as (rows, out):
+//     dx   = G W                 dx_d = s (G B) A          (added together when x_d is x)
+//     dA   = s (G B)^T x_d       dB   = s G^T h
+//     dW   = G^T x               db   = sum_rows G          (when they require one)
+Var lora_linear(const Var& x, const Var& x_dropped, const Var& weight,
+                const std::shared_ptr<const Nf4Weight>& nf4, const Var& bias, const Var& A,
+                const Var& B, double scale);
+
 // s * B A in the shape of the layer's weight (an autograd expression of A and B).
 Var lora_delta_weight(const Linear& layer);
 Var lora_delta_weight(const Conv1d& layer);

@@ -111,14 +111,14 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init)
 }
 
 Var Linear::forward(const Var& x, bool add_bias) const {
-  Var y = nf4 ? nf4_linear(x, nf4, add_bias ? bias : Var())    // (..., out), W from 4 bits
-              : linear(x, weight, add_bias ? bias : Var());    // (..., out)
+  const Var b = add_bias ? bias : Var();
   if (lora && !lora->merged) {
-    // s * B A dropout(x): two thin products, (..., in) -> (..., r) -> (..., out)
+    // x W^T + b + s B A dropout(x), in one op (autograd/lora.h)
     const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
-    y = add(y, mul(linear(linear(x_in, lora->A->weight), lora->B->weight), lora->scale));
+    return lora_linear(x, x_in, weight, nf4, b, lora->A->weight, lora->B->weight, lora->scale);
   }
-  return y;
+  return nf4 ? nf4_linear(x, nf4, b)   // (..., out), W from 4 bits
+             : linear(x, weight, b);   // (..., out)
 }
 
 void Linear::quantize_nf4() {
@@ -196,13 +196,16 @@ Var Conv1d::effective_weight() const {
 }
 
 Var Conv1d::forward(const Var& x) const {
-  Var y = conv1d(x, weight, bias, stride, padding, dilation, groups);
   if (lora && !lora->merged) {
-    // conv is linear in its weight: conv(x, W) + s conv(dropout(x), B A)
+    // conv is linear in its weight. Without dropout: one conv with W + s B A (the extra terms
+    // are weight-sized, no extra activations); with it: conv(x, W) + s conv(dropout(x), B A).
+    if (lora->dropout == 0 || !is_training())
+      return conv1d(x, effective_weight(), bias, stride, padding, dilation, groups);
     const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
-    y = add(y, conv1d(x_in, lora_delta_weight(*this), Var(), stride, padding, dilation, groups));
+    return add(conv1d(x, weight, bias, stride, padding, dilation, groups),
+               conv1d(x_in, lora_delta_weight(*this), Var(), stride, padding, dilation, groups));
   }
-  return y;
+  return conv1d(x, weight, bias, stride, padding, dilation, groups);
 }
 
 void Conv1d::register_lora_factors() {

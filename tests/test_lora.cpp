@@ -76,6 +76,37 @@ TEST_CASE("gradcheck LoRA Linear, Conv1d and Embedding (float64): input, A and B
            conv.lora->B->weight.value()});
     }
 
+    // With dropout on the adapters' input (training mode; a mask drawn afresh from the same
+    // seed at every call, so that the function is deterministic).
+    o.dropout = 0.3;
+    nn::Linear dropped(5, 4, true, init);
+    nn::attach_lora(dropped, o);
+    randomize_b(*dropped.lora, gen);
+    nn::Conv1d dropped_conv(4, 4, 3, 1, 2, 1, 4, true, init);
+    nn::attach_lora(dropped_conv, o);
+    randomize_b(*dropped_conv.lora, gen);
+    test::expect_gradcheck(
+        [&](const std::vector<Var>& v) {
+          Generator masks(77);
+          dropped.lora->gen = &masks;
+          dropped.lora->A->weight = v[1];
+          dropped.lora->B->weight = v[2];
+          return dropped.forward(v[0]);
+        },
+        {Tensor::randn({6, 5}, DType::Float64, &gen), dropped.lora->A->weight.value(),
+         dropped.lora->B->weight.value()});
+    test::expect_gradcheck(
+        [&](const std::vector<Var>& v) {
+          Generator masks(78);
+          dropped_conv.lora->gen = &masks;
+          dropped_conv.lora->A->weight = v[1];
+          dropped_conv.lora->B->weight = v[2];
+          return dropped_conv.forward(v[0]);
+        },
+        {Tensor::randn({2, 4, 6}, DType::Float64, &gen), dropped_conv.lora->A->weight.value(),
+         dropped_conv.lora->B->weight.value()});
+    o.dropout = 0;
+
     nn::Embedding emb(7, 4, init);
     nn::attach_lora(emb, o);
     randomize_b(*emb.lora, gen);

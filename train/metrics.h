@@ -7,6 +7,7 @@
 // (data/json.h) or any JSONL reader (pandas.read_json(path, lines=True)).
 #pragma once
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -15,6 +16,10 @@
 #include "data/json.h"
 
 namespace ssm::train {
+
+// A number for a JSON record: null when it is NaN or infinite (which JSON cannot hold), e.g. an
+// AUROC of a set with one class.
+inline Json finite_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(); }
 
 class MetricsLog {
  public:

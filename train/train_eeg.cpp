@@ -302,24 +302,25 @@ Evaluation evaluate(const ClipSet& set, const std::vector<double>& probability,
 }
 
 Json evaluation_json(const Evaluation& e) {
+  using train::finite_or_null; // NaN (a ratio over an empty class) becomes null
   return Json(Json::Object{{"clips", e.clips},
                            {"seizure_clips", e.positives},
                            {"recordings", e.recordings},
-                           {"auroc", e.auroc},
-                           {"auprc", e.auprc},
+                           {"auroc", finite_or_null(e.auroc)},
+                           {"auprc", finite_or_null(e.auprc)},
                            {"threshold", e.at_threshold.threshold},
-                           {"sensitivity", e.at_threshold.sensitivity},
-                           {"specificity", e.at_threshold.specificity},
+                           {"sensitivity", finite_or_null(e.at_threshold.sensitivity)},
+                           {"specificity", finite_or_null(e.at_threshold.specificity)},
                            {"tp", e.at_threshold.tp},
                            {"fp", e.at_threshold.fp},
                            {"tn", e.at_threshold.tn},
                            {"fn", e.at_threshold.fn},
                            {"seizures", e.events.seizures},
                            {"detected_seizures", e.events.detected_seizures},
-                           {"event_sensitivity", e.events.sensitivity},
+                           {"event_sensitivity", finite_or_null(e.events.sensitivity)},
                            {"false_alarms", e.events.false_alarms},
                            {"hours", e.events.hours},
-                           {"false_alarms_per_hour", e.events.false_alarms_per_hour}});
+                           {"false_alarms_per_hour", finite_or_null(e.events.false_alarms_per_hour)}});
 }
 
 // ---- checkpoints ----------------------------------------------------------------------------
@@ -333,7 +334,7 @@ struct RunState {
 
 Json doubles(const std::vector<double>& values) {
   Json array = Json::array();
-  for (double v : values) array.push_back(v);
+  for (double v : values) array.push_back(train::finite_or_null(v));
   return array;
 }
 
@@ -801,8 +802,8 @@ int run(int argc, char** argv) {
     }
     log.write(Json(Json::Object{{"epoch", epoch + 1},
                                 {"val_loss", val_loss},
-                                {"val_auroc", val_auroc},
-                                {"val_auprc", val_auprc},
+                                {"val_auroc", train::finite_or_null(val_auroc)},
+                                {"val_auprc", train::finite_or_null(val_auprc)},
                                 {"epoch_s", epoch_s}}));
     std::printf("epoch %lld: train loss %.4f, validation loss %.4f, AUROC %s, AUPRC %s "
                 "(%.1f s)%s\n",

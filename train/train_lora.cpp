@@ -357,8 +357,8 @@ int run(int argc, char** argv) {
     }
   }
   log.write(Json(Json::Object{{"method", method},
-                              {"val_loss_before", val_before},
-                              {"val_loss_after", val_loss},
+                              {"val_loss_before", finite_or_null(val_before)},
+                              {"val_loss_after", finite_or_null(val_loss)},
                               {"median_step_s", median_step},
                               {"peak_memory_bytes", peak}}));
   return 0;
