@@ -38,6 +38,7 @@ HfCheckResult run_hf_check(const std::string& model_dir, const std::string& refe
   std::unique_ptr<MambaLM> model = load_hf_mamba(model_dir, load, &notes);
   if (!options.adapter_dir.empty()) {
     const MambaLoraConfig lora = load_peft_adapter(options.adapter_dir, *model);
+    model->eval(); // no adapter dropout: peft's reference is computed in eval mode
     std::string targets;
     for (const std::string& t : lora.target_modules) targets += (targets.empty() ? "" : ", ") + t;
     char alpha[32];

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include "autograd/nf4.h"
 #include "data/atomic_file.h"
@@ -143,17 +144,44 @@ std::string LoraSummary::describe() const {
          " || trainable%: " + percent;
 }
 
-LoraSummary apply_lora(MambaLM& model, const MambaLoraConfig& config, Generator* gen) {
-  const auto& known = mamba_lora_target_names();
+namespace {
+
+// peft's rule: a target names a module when it is the module's dotted path or a suffix of it
+// that starts after a dot ("in_proj", "mixer.in_proj", "backbone.layers.0.mixer.in_proj").
+bool target_matches(const std::string& path, const std::string& target) {
+  return path == target || (path.size() > target.size() &&
+                            path.compare(path.size() - target.size(), target.size(), target) == 0 &&
+                            path[path.size() - target.size() - 1] == '.');
+}
+
+// The adaptable modules the config's targets name, by dotted path; an error for a target that
+// names none.
+std::set<std::string> targeted_paths(MambaLM& model, const MambaLoraConfig& config) {
   if (config.target_modules.empty())
     throw std::invalid_argument("LoRA: target_modules is empty");
-  for (const std::string& t : config.target_modules)
-    if (std::find(known.begin(), known.end(), t) == known.end()) {
+  std::set<std::string> paths;
+  for (const std::string& t : config.target_modules) {
+    bool found = false;
+    for_each_target(model, [&](const std::string& path, const std::string&, auto*) {
+      if (target_matches(path, t)) {
+        paths.insert(path);
+        found = true;
+      }
+    });
+    if (!found) {
       std::string list;
-      for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+      for (const std::string& k : mamba_lora_target_names()) list += (list.empty() ? "" : ", ") + k;
       throw std::invalid_argument("LoRA: target module '" + t + "' is not a module of Mamba; "
-                                  "expected some of " + list);
+                                  "expected some of " + list + " (or a dotted path ending in one)");
     }
+  }
+  return paths;
+}
+
+} // namespace
+
+LoraSummary apply_lora(MambaLM& model, const MambaLoraConfig& config, Generator* gen) {
+  const std::set<std::string> paths = targeted_paths(model, config);
   nn::LoraOptions options;
   options.r = config.r;
   options.alpha = config.lora_alpha;
@@ -162,12 +190,12 @@ LoraSummary apply_lora(MambaLM& model, const MambaLoraConfig& config, Generator*
   options.gen = gen;
   nn::lora_scaling(options); // checks r and dropout before anything changes
   LoraSummary summary;
-  auto wanted = [&](const std::string& kind) {
-    return std::find(config.target_modules.begin(), config.target_modules.end(), kind) !=
-           config.target_modules.end();
-  };
-  for_each_target(model, [&](const std::string& name, const std::string& kind, auto* layer) {
-    if (!wanted(kind)) return;
+  for_each_target(model, [&](const std::string& name, const std::string&, auto* layer) {
+    if (!paths.count(name)) return;
+    if (layer->lora) throw std::invalid_argument("LoRA: " + name + " already has an adapter");
+  });
+  for_each_target(model, [&](const std::string& name, const std::string&, auto* layer) {
+    if (!paths.count(name)) return;
     nn::attach_lora(*layer, options);
     summary.adapted.push_back(name);
   });
@@ -211,6 +239,16 @@ void merge_lora(MambaLM& model) {
     throw std::invalid_argument(
         "merge_lora: the embeddings have an adapter and are tied to lm_head; merging would "
         "change lm_head as well. Keep the adapter unmerged, or untie the embeddings");
+  // Checked for every layer first, so that a refusal leaves nothing half merged.
+  for_each_target(model, [](const std::string& name, const std::string&, auto* layer) {
+    if (!layer->lora) return;
+    if (layer->lora->merged)
+      throw std::invalid_argument("merge_lora: " + name + "'s adapter is already merged");
+    if constexpr (std::is_same_v<std::remove_pointer_t<decltype(layer)>, nn::Linear>)
+      if (layer->nf4)
+        throw std::invalid_argument("merge_lora: " + name + " is quantised (NF4); merging needs "
+                                    "its weight in full precision");
+  });
   for_each_target(model, [](const std::string&, const std::string&, auto* layer) {
     if (layer->lora) nn::merge_lora(*layer);
   });
@@ -278,28 +316,36 @@ MambaLoraConfig load_peft_adapter(const std::string& dir, MambaLM& model) {
       MambaLoraConfig::from_json(Json::parse(text.str(), config_path), config_path);
   if (!lora_parameters(model).empty())
     throw std::invalid_argument("load_peft_adapter: the model already has adapters");
-  apply_lora(model, config);
   const std::string weights_path = dir + "/adapter_model.safetensors";
   const SafetensorsFile file = load_safetensors(weights_path);
-  std::set<std::string> unused;
-  for (const std::string& n : file.names()) unused.insert(n);
-  for (auto& [name, p] : lora_parameters(model)) {
-    const std::string key = "base_model.model." + name;
-    const SafetensorsTensor* t = file.find(key);
-    if (!t)
-      throw std::invalid_argument(weights_path + ": no tensor '" + key + "', which target_modules " +
-                                  "in adapter_config.json asks for");
-    if (t->tensor.shape() != p.shape())
-      throw std::invalid_argument(weights_path + ": '" + key + "' has shape " +
-                                  shape_str(t->tensor.shape()) + ", the model expects " +
-                                  shape_str(p.shape()) + " (r = " + std::to_string(config.r) + ")");
-    p.assign(t->tensor.to(p.dtype()).to(p.device()));
-    unused.erase(key);
+  // Everything is checked on a copy of the model's structure first (a scratch model of the
+  // same config, adapters attached there), so that a bad file leaves `model` untouched.
+  {
+    MambaLM scratch(model.config, nn::Init{DType::Float32, nullptr});
+    apply_lora(scratch, config);
+    std::set<std::string> expected;
+    for (const auto& [name, p] : lora_parameters(scratch)) {
+      const std::string key = "base_model.model." + name;
+      expected.insert(key);
+      const SafetensorsTensor* t = file.find(key);
+      if (!t)
+        throw std::invalid_argument(weights_path + ": no tensor '" + key + "', which " +
+                                    "target_modules in adapter_config.json asks for");
+      if (t->tensor.shape() != p.shape())
+        throw std::invalid_argument(weights_path + ": '" + key + "' has shape " +
+                                    shape_str(t->tensor.shape()) + ", the model expects " +
+                                    shape_str(p.shape()) + " (r = " + std::to_string(config.r) +
+                                    ")");
+    }
+    for (const std::string& n : file.names())
+      if (!expected.count(n))
+        throw std::invalid_argument(weights_path + ": tensor '" + n +
+                                    "' matches no adapter of the model (target_modules " +
+                                    "in adapter_config.json does not name its module?)");
   }
-  if (!unused.empty())
-    throw std::invalid_argument(weights_path + ": tensor '" + *unused.begin() +
-                                "' matches no adapter of the model (target_modules " +
-                                "in adapter_config.json does not name its module?)");
+  apply_lora(model, config);
+  for (auto& [name, p] : lora_parameters(model))
+    p.assign(file.get("base_model.model." + name).to(p.dtype()).to(p.device()));
   return config;
 }
 

@@ -1,7 +1,8 @@
 // lora.h: LoRA on a Mamba LM (the layers' adapters are autograd/lora.h), with peft's files.
 //
 // Targets are chosen by module name, as peft's target_modules: a name matches every module
-// whose dotted path ends with it. The modules a Mamba has and what an adapter there changes:
+// whose dotted path is it or ends with "." + it ("in_proj", "mixer.in_proj",
+// "backbone.layers.0.mixer.in_proj"); a name that matches nothing is an error. The modules a Mamba has and what an adapter there changes:
 //   in_proj   d_model -> 2 d_inner: the scan's input x and the gate z
 //   conv1d    the depthwise causal convolution (weight (d_inner, 1, d_conv))
 //   x_proj    d_inner -> dt_rank + 2 n: the selection (dt_low, B, C)

@@ -267,6 +267,15 @@ TEST_CASE("Mamba LoRA: out_proj, dt_proj and conv1d (which peft cannot do) chang
   bad.target_modules = {"q_proj"};
   test::check_error<std::invalid_argument>([&] { apply_lora(*model, bad); },
                                            {"'q_proj' is not a module of Mamba", "in_proj"});
+  bad.target_modules = {"proj"}; // a suffix must start after a dot
+  test::check_error<std::invalid_argument>([&] { apply_lora(*model, bad); }, {"'proj'"});
+  // peft's matching: a dotted path, or a suffix of one.
+  MambaLoraConfig paths;
+  paths.target_modules = {"backbone.layers.1.mixer.out_proj", "mixer.x_proj"};
+  const LoraSummary s = apply_lora(*model, paths);
+  CHECK(s.adapted == std::vector<std::string>{"backbone.layers.0.mixer.x_proj",
+                                              "backbone.layers.1.mixer.x_proj",
+                                              "backbone.layers.1.mixer.out_proj"});
 }
 
 TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are refused") {
@@ -321,6 +330,14 @@ TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are re
   test::check_error<std::invalid_argument>(
       [&] { with_config("{" + base + R"(, "target_modules": ["in_proj"]})"); },
       {"matches no adapter"});
+  // A refused file leaves the model as it was: no adapter attached.
+  {
+    std::ofstream(dir / "adapter_config.json")
+        << "{" + base + R"(, "target_modules": ["in_proj"]})";
+    auto model = lora_test_model(DType::Float64, 21);
+    CHECK_THROWS(load_peft_adapter(dir.string(), *model));
+    CHECK(lora_parameters(*model).empty());
+  }
   // A config whose r differs from the file's.
   test::check_error<std::invalid_argument>(
       [&] {

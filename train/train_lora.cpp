@@ -28,7 +28,7 @@
 // before and after, the median step time and the peak memory (CUDA: the caching allocator's
 // peak; CPU: the process's peak resident set, which includes everything else too).
 //
-// Output (in --out): metrics.jsonl, loss.svg; adapter/ (adapter_config.json +
+// Output (in --out, default runs/train_lora-<method>): metrics.jsonl, loss.svg; adapter/ (adapter_config.json +
 // adapter_model.safetensors, as peft writes them; peft loads those with targets it supports:
 // in_proj, x_proj, embeddings) for lora and qlora; checkpoint/ (the whole model, HF format) for
 // full, or for lora with --merged (the adapters folded into the weights).
@@ -118,7 +118,7 @@ void reset_peak_memory(Device device) {
 }
 
 int run(int argc, char** argv) {
-  std::string base = "runs/train_lm/checkpoint", data_path, out_dir = "runs/train_lora";
+  std::string base = "runs/train_lm/checkpoint", data_path, out_dir;
   std::string method = "lora", targets = "in_proj,conv1d,x_proj,dt_proj,out_proj";
   std::string device = cuda_available() ? "cuda" : "cpu", prompt;
   int64_t r = 8, steps = 300, batch_size = 16, seq_len = 128, seed = 0, eval_every = 100,
@@ -163,7 +163,7 @@ int run(int argc, char** argv) {
             "stop after this many steps, skip evaluation and samples (0: off): for timing");
   flags.add("merged", &merged, "lora: also save the model with the adapters merged");
   flags.add("seed", &seed, "seed of the adapters' initialisation, batches and samples");
-  flags.add("out", &out_dir, "output directory");
+  flags.add("out", &out_dir, "output directory (default runs/train_lora-<method>)");
   flags.add("device", &device, "cpu, cuda or cuda:N; the default is cuda when a GPU is present");
   if (!flags.parse(argc, argv)) return 0;
   if (method != "full" && method != "lora" && method != "qlora")
@@ -180,6 +180,7 @@ int run(int argc, char** argv) {
     throw UsageError("train_lora: --merged needs --method lora (a qlora base is quantised; a "
                      "full fine-tune is saved whole anyway)");
   if (lr == 0) lr = method == "full" ? 5e-4 : 2e-3;
+  if (out_dir.empty()) out_dir = "runs/train_lora-" + method;
   const Device dev = parse_device_flag("train_lora", device);
   const bool timing = timing_steps > 0;
   if (timing) steps = std::min(steps, timing_steps);
@@ -202,6 +203,12 @@ int run(int argc, char** argv) {
 
   // ---- data ----
   std::string description;
+  if (merged && model->config.tie_word_embeddings)
+    for (const std::string& t : split_list(targets))
+      if (t == "embeddings" || (t.size() > 11 && t.compare(t.size() - 11, 11, ".embeddings") == 0))
+        throw UsageError("train_lora: --merged with an embeddings adapter on a model with tied "
+                         "embeddings would change lm_head too (merge_lora refuses it); leave "
+                         "embeddings out of --targets or drop --merged");
   const std::string text = read_text(data_path, &description);
   const int64_t total = static_cast<int64_t>(text.size());
   const int64_t train_bytes = total - static_cast<int64_t>(std::ceil(kHeldOutFraction * total));
