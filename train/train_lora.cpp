@@ -2,7 +2,7 @@
 //
 //   build/train_lm                                   # a base model: runs/train_lm/checkpoint
 //   build/train_lora                                 # LoRA (r 8) on every projection
-//   build/train_lora --method qlora                  # the same with the base in NF4
+//   build/train_lora --qlora                         # the same with the base in NF4
 //   build/train_lora --method full                   # every parameter trained
 //   build/train_lora --base DIR --data FILE --out DIR --merged
 //   build/train_lora --help
@@ -126,7 +126,7 @@ int run(int argc, char** argv) {
           timing_steps = 0;
   double alpha = 16, lora_dropout = 0, lr = 0, weight_decay = 0, warmup = 0.05, clip = 1.0,
          temperature = 0.8;
-  bool rslora = false, merged = false;
+  bool rslora = false, merged = false, lora_flag = false, qlora_flag = false;
   Flags flags("train_lora",
               "Fine-tunes a Mamba LM (Hugging Face format) on a text file, fully (--method "
               "full), with LoRA adapters (lora) or with LoRA over an NF4-quantised base "
@@ -135,6 +135,8 @@ int run(int argc, char** argv) {
   flags.add("base", &base, "the base model: a MambaForCausalLM directory, or 'random'");
   flags.add("data", &data_path, "text file; empty: the project's C++ headers");
   flags.add("method", &method, "full, lora or qlora");
+  flags.add("lora", &lora_flag, "the same as --method lora");
+  flags.add("qlora", &qlora_flag, "the same as --method qlora");
   flags.add("r", &r, "LoRA rank");
   flags.add("alpha", &alpha, "LoRA alpha (scale alpha / r)");
   flags.add("rslora", &rslora, "scale alpha / sqrt(r) (rank-stabilised LoRA)");
@@ -166,6 +168,9 @@ int run(int argc, char** argv) {
   flags.add("out", &out_dir, "output directory (default runs/train_lora-<method>)");
   flags.add("device", &device, "cpu, cuda or cuda:N; the default is cuda when a GPU is present");
   if (!flags.parse(argc, argv)) return 0;
+  if (lora_flag && qlora_flag) throw UsageError("train_lora: give --lora or --qlora, not both");
+  if (lora_flag) method = "lora";
+  if (qlora_flag) method = "qlora";
   if (method != "full" && method != "lora" && method != "qlora")
     throw UsageError("train_lora: --method must be full, lora or qlora, got '" + method + "'");
   if (r < 1 || steps < 1 || batch_size < 1 || seq_len < 2 || eval_every < 1 || eval_windows < 1 ||
