@@ -162,12 +162,7 @@ void AdamW::load_state_tensors(const std::vector<std::pair<std::string, Tensor>>
     if ((mi == by_name.end()) != (vi == by_name.end()))
       throw std::invalid_argument("AdamW state: parameter '" + name +
                                   "' has only one of exp_avg and exp_avg_sq");
-    if (mi == by_name.end()) {
-      if (steps_taken > 0)
-        throw std::invalid_argument("AdamW state: no moments for parameter '" + name +
-                                    "' after " + std::to_string(steps_taken) + " steps");
-      continue;
-    }
+    if (mi == by_name.end()) continue; // never stepped (no gradient yet): no moments, as saved
     for (const auto* it : {&mi, &vi})
       if ((*it)->second.shape() != p.shape())
         throw std::invalid_argument("AdamW state: '" + (*it)->first + "' has shape " +

@@ -74,8 +74,9 @@ class AdamW : public Optimizer {
   // ("exp_avg.<name>", "exp_avg_sq.<name>"; on the CPU, absent before the parameter's first
   // step) and the step count, which sets the bias corrections.
   std::vector<std::pair<std::string, Tensor>> state_tensors() const;
-  // Restores them: every m and v on the parameter's device and dtype. A missing entry, an
-  // unknown name or a shape that differs from the parameter's is an error.
+  // Restores them: every m and v on the parameter's device and dtype. A parameter without
+  // entries gets none (it had never been stepped); an unknown name, a lone m or v, or a shape
+  // that differs from the parameter's is an error.
   void load_state_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors,
                           int64_t steps_taken);
 

@@ -1,6 +1,8 @@
 // annotations.cpp: see annotations.h for the accepted tables.
 #include "data/annotations.h"
 
+#include "data/eeg_preprocess.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -25,12 +27,36 @@ std::string lower(std::string text) {
   return text;
 }
 
-std::vector<std::string> split(const std::string& line, char delimiter) {
+// The fields of one line, RFC 4180 style: a field may be quoted ("a, b"), with "" standing
+// for a quote inside it; spaces around a field are trimmed. An unclosed quote is an error.
+std::vector<std::string> split(const std::string& line, char delimiter, const std::string& where) {
   std::vector<std::string> fields;
   std::string field;
-  std::istringstream in(line);
-  while (std::getline(in, field, delimiter)) fields.push_back(trim(field));
-  if (!line.empty() && line.back() == delimiter) fields.push_back("");
+  bool quoted = false, was_quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && trim(field).empty()) {
+      quoted = was_quoted = true;
+      field.clear();
+    } else if (c == delimiter) {
+      fields.push_back(was_quoted ? field : trim(field));
+      field.clear();
+      was_quoted = false;
+    } else if (!(was_quoted && std::isspace(static_cast<unsigned char>(c)))) {
+      field += c;
+    }
+  }
+  if (quoted) throw std::invalid_argument(where + ": a quoted field is not closed");
+  fields.push_back(was_quoted ? field : trim(field));
   return fields;
 }
 
@@ -51,7 +77,9 @@ std::string joined(const std::vector<std::string>& items) {
 } // namespace
 
 std::vector<Annotation> parse_annotation_table(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
+  // A UTF-8 byte-order mark (spreadsheet exports write one) is not part of the first column's name.
+  const bool bom = text.compare(0, 3, "\xEF\xBB\xBF") == 0;
+  std::istringstream in(bom ? text.substr(3) : text);
   std::string line;
   std::vector<std::string> header;
   char delimiter = ',';
@@ -61,7 +89,7 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     delimiter = line.find('\t') != std::string::npos ? '\t' : ',';
-    header = split(line, delimiter);
+    header = split(line, delimiter, name + ": line " + std::to_string(line_number));
   }
   if (header.empty())
     throw std::invalid_argument(name + ": no header row; expected a line naming the columns, "
@@ -96,7 +124,8 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty() || trim(line)[0] == '#') continue;
-    const std::vector<std::string> fields = split(line, delimiter);
+    const std::vector<std::string> fields =
+        split(line, delimiter, name + ": line " + std::to_string(line_number));
     const int needed = std::max({start, duration, stop, label}) + 1;
     if (static_cast<int>(fields.size()) < needed)
       throw std::invalid_argument(name + ": line " + std::to_string(line_number) + " has " +
@@ -105,6 +134,12 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     Annotation a;
     a.onset_s = number(fields[start], header[start], false);
     if (duration >= 0) {
+      // BIDS writes n/a for events without a duration; a seizure without one would label no
+      // clip, so that is an error rather than a silent 0.
+      if (lower(fields[duration]) == "n/a" && is_seizure_annotation(fields[label]))
+        throw std::invalid_argument(name + ": line " + std::to_string(line_number) + ": the "
+                                    "seizure event '" + fields[label] + "' has duration n/a; a "
+                                    "seizure needs a duration (or an end column)");
       a.duration_s = number(fields[duration], header[duration], true);
     } else {
       const double end = number(fields[stop], header[stop], false);

@@ -318,31 +318,44 @@ MambaLoraConfig load_peft_adapter(const std::string& dir, MambaLM& model) {
     throw std::invalid_argument("load_peft_adapter: the model already has adapters");
   const std::string weights_path = dir + "/adapter_model.safetensors";
   const SafetensorsFile file = load_safetensors(weights_path);
-  // Everything is checked on a copy of the model's structure first (a scratch model of the
-  // same config, adapters attached there), so that a bad file leaves `model` untouched.
-  {
-    MambaLM scratch(model.config, nn::Init{DType::Float32, nullptr});
-    apply_lora(scratch, config);
-    std::set<std::string> expected;
-    for (const auto& [name, p] : lora_parameters(scratch)) {
-      const std::string key = "base_model.model." + name;
-      expected.insert(key);
-      const SafetensorsTensor* t = file.find(key);
-      if (!t)
-        throw std::invalid_argument(weights_path + ": no tensor '" + key + "', which " +
-                                    "target_modules in adapter_config.json asks for");
-      if (t->tensor.shape() != p.shape())
-        throw std::invalid_argument(weights_path + ": '" + key + "' has shape " +
-                                    shape_str(t->tensor.shape()) + ", the model expects " +
-                                    shape_str(p.shape()) + " (r = " + std::to_string(config.r) +
-                                    ")");
+  // Everything is checked against the shapes the adapters will have before the model is
+  // touched, so that a bad file leaves it as it was.
+  std::map<std::string, Shape> expected; // file key -> shape
+  const std::set<std::string> paths = targeted_paths(model, config);
+  const int64_t r = config.r;
+  for_each_target(model, [&](const std::string& path, const std::string&, auto* layer) {
+    if (!paths.count(path)) return;
+    using Layer = std::remove_pointer_t<decltype(layer)>;
+    const std::string key = "base_model.model." + path;
+    if constexpr (std::is_same_v<Layer, nn::Linear>) {
+      expected[key + ".lora_A.weight"] = {r, layer->in_features};
+      expected[key + ".lora_B.weight"] = {layer->out_features, r};
+    } else if constexpr (std::is_same_v<Layer, nn::Conv1d>) {
+      const Shape& w = layer->weight.shape(); // (out, in / groups, k)
+      expected[key + ".lora_A.weight"] = {r, w[1], w[2]};
+      expected[key + ".lora_B.weight"] = {w[0], r, 1};
+    } else {
+      const Shape& w = layer->weight.shape(); // (vocab, dim)
+      expected[key + ".lora_embedding_A"] = {r, w[0]};
+      expected[key + ".lora_embedding_B"] = {w[1], r};
     }
-    for (const std::string& n : file.names())
-      if (!expected.count(n))
-        throw std::invalid_argument(weights_path + ": tensor '" + n +
-                                    "' matches no adapter of the model (target_modules " +
-                                    "in adapter_config.json does not name its module?)");
+  });
+  for (const auto& [key, shape] : expected) {
+    const SafetensorsTensor* t = file.find(key);
+    if (!t)
+      throw std::invalid_argument(weights_path + ": no tensor '" + key + "', which " +
+                                  "target_modules in adapter_config.json asks for");
+    if (t->tensor.shape() != shape)
+      throw std::invalid_argument(weights_path + ": '" + key + "' has shape " +
+                                  shape_str(t->tensor.shape()) + ", the model expects " +
+                                  shape_str(shape) + " (r = " + std::to_string(r) + ")");
   }
+  for (const std::string& n : file.names())
+    if (!expected.count(n))
+      throw std::invalid_argument(weights_path + ": tensor '" + n +
+                                  "' matches no adapter of the model (target_modules " +
+                                  "in adapter_config.json does not name its module?)");
+  if (r < 1) throw std::invalid_argument(config_path + ": r must be >= 1");
   apply_lora(model, config);
   for (auto& [name, p] : lora_parameters(model))
     p.assign(file.get("base_model.model." + name).to(p.dtype()).to(p.device()));

@@ -50,6 +50,24 @@ TEST_CASE("annotation tables: plain CSV, BIDS TSV and TUH csv_bi") {
   CHECK(!is_seizure_annotation(tuh[0].text));
 }
 
+TEST_CASE("annotation tables: quoted fields, a byte-order mark, n/a on a seizure") {
+  // A quoted text with the delimiter and a doubled quote inside; a BOM before the header.
+  const auto quoted = parse_annotation_table(
+      "\xEF\xBB\xBFonset,duration,description\n10,5,\"Spike, then \"\"seizure\"\" onset\"\n"
+      "\"20.5\" , 1 ,eye blink\n",
+      "q.csv");
+  REQUIRE(quoted.size() == 2);
+  check_annotation(quoted[0], 10, 5, "Spike, then \"seizure\" onset");
+  CHECK(is_seizure_annotation(quoted[0].text));
+  check_annotation(quoted[1], 20.5, 1, "eye blink");
+  test::check_error<std::invalid_argument>(
+      [] { parse_annotation_table("onset,duration,description\n1,2,\"open\n", "u.csv"); },
+      {"u.csv: line 2", "not closed"});
+  test::check_error<std::invalid_argument>(
+      [] { parse_annotation_table("onset\tduration\ttrial_type\n3\tn/a\tseizure\n", "e.tsv"); },
+      {"e.tsv: line 2", "'seizure' has duration n/a"});
+}
+
 TEST_CASE("annotation tables: errors name the file, the line and what was expected") {
   test::check_error<std::invalid_argument>([] { parse_annotation_table("# only\n\n", "x.csv"); },
                                            {"x.csv", "no header row"});

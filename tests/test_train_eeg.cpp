@@ -52,6 +52,10 @@ TEST_CASE("split_recordings: by recording, every one once, seizures in each part
   CHECK(a.test == b.test);
   const Split c = split_recordings(has_seizure, 0.15, 0.15, 8);
   CHECK((c.test != a.test || c.val != a.val));
+  // Few recordings: val and test take recordings without seizures first, so train keeps one.
+  const Split few = split_recordings({false, true, true}, 0.15, 0.15, 0);
+  REQUIRE(few.train.size() == 1);
+  CHECK(few.train[0] != 0);
   // Three recordings: one each.
   const Split tiny = split_recordings({true, false, true}, 0.2, 0.2, 0);
   CHECK(tiny.train.size() == 1);
@@ -190,8 +194,19 @@ TEST_CASE("AdamW state_tensors/load_state_tensors: a restored optimizer continue
   extra.emplace_back("exp_avg.nothing", Tensor::zeros({1}, DType::Float64));
   test::check_error<std::invalid_argument>([&] { opt_b.load_state_tensors(extra, 4); },
                                            {"exp_avg.nothing", "matches no parameter"});
-  test::check_error<std::invalid_argument>([&] { opt_b.load_state_tensors({}, 4); },
-                                           {"no moments", "'w'"});
+  // A parameter that was never stepped has no moments, and loads as such.
+  optim::NamedParameters c = make_params(w0, b0);
+  optim::AdamW opt_c(c, {0.01, 0.9, 0.999, 1e-8, 0.1, {"b"}});
+  opt_c.zero_grad();
+  sum(c[1].second).backward(); // only "b" gets a gradient
+  opt_c.step();
+  CHECK(opt_c.state_tensors().size() == 2);
+  optim::AdamW opt_d(make_params(w0, b0), {0.01, 0.9, 0.999, 1e-8, 0.1, {"b"}});
+  opt_d.load_state_tensors(opt_c.state_tensors(), 1);
+  auto lone = state;
+  lone.erase(lone.begin() + 1); // exp_avg.w without exp_avg_sq.w
+  test::check_error<std::invalid_argument>([&] { opt_b.load_state_tensors(lone, 4); },
+                                           {"only one of exp_avg and exp_avg_sq"});
 }
 
 TEST_CASE("render_trace_plot: a one-sample spike survives the per-pixel envelope") {

@@ -64,8 +64,18 @@ std::string detect_eeg_format(const std::string& path) {
 }
 
 std::string annotation_path(const std::string& recording_path, const std::string& suffix) {
-  fs::path path(recording_path);
-  return (path.parent_path() / (path.stem().string() + suffix)).string();
+  const fs::path path(recording_path);
+  const std::string stem = path.stem().string();
+  const std::string direct = (path.parent_path() / (stem + suffix)).string();
+  // BIDS: sub-01_task-rest_eeg.edf has its events in sub-01_task-rest_events.tsv, the
+  // recording's last "_<modality>" part replaced by the suffix.
+  const size_t underscore = stem.rfind('_');
+  if (!fs::exists(direct) && !suffix.empty() && suffix[0] == '_' &&
+      underscore != std::string::npos) {
+    const std::string bids = (path.parent_path() / (stem.substr(0, underscore) + suffix)).string();
+    if (fs::exists(bids)) return bids;
+  }
+  return direct;
 }
 
 eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5,
@@ -76,7 +86,10 @@ eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& h
     const std::string table = annotation_path(path, annotations_suffix);
     if (!fs::exists(table))
       throw std::runtime_error("no annotation table " + table + " beside " + path +
-                               " (--annotations-suffix " + annotations_suffix + ")");
+                               " (--annotations-suffix " + annotations_suffix +
+                               (annotations_suffix[0] == '_'
+                                    ? "; the BIDS form without the last _part was tried too)"
+                                    : ")"));
     for (const eeg::Annotation& a : eeg::read_annotation_file(table))
       recording.annotations.push_back(a);
     std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
@@ -231,11 +244,15 @@ Split split_recordings(const std::vector<bool>& has_seizure, double val_fraction
     for (int64_t k = 0; k < m; ++k)
       (k < n_test ? split.test : k < n_test + n_val ? split.val : split.train).push_back(pool[k]);
   }
-  // With few recordings one pool may have given nothing to val or test: take from train.
+  // With few recordings one pool may have given nothing to val or test: take from train,
+  // a recording without seizures when there is one, so that train keeps its seizures.
   for (std::vector<int64_t>* part : {&split.val, &split.test})
     if (part->empty() && split.train.size() > 1) {
-      part->push_back(split.train.back());
-      split.train.pop_back();
+      auto pick = std::find_if(split.train.begin(), split.train.end(),
+                               [&](int64_t i) { return !has_seizure[i]; });
+      if (pick == split.train.end()) pick = split.train.end() - 1;
+      part->push_back(*pick);
+      split.train.erase(pick);
     }
   for (std::vector<int64_t>* part : {&split.train, &split.val, &split.test})
     std::sort(part->begin(), part->end());

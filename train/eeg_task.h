@@ -69,7 +69,9 @@ std::string detect_eeg_format(const std::string& path);
 // when annotations_suffix is set (a missing table is an error).
 eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& hdf5,
                               const std::string& annotations_suffix = "");
-// The annotation table's path for a recording: rec_001.edf + ".csv_bi" -> rec_001.csv_bi.
+// The annotation table's path for a recording: rec_001.edf + ".csv_bi" -> rec_001.csv_bi; for a
+// suffix starting with '_', also the BIDS form: sub-01_task-rest_eeg.edf + "_events.tsv" ->
+// sub-01_task-rest_events.tsv (used when it exists and the direct one does not).
 std::string annotation_path(const std::string& recording_path, const std::string& suffix);
 
 // The recording files of the source, sorted by name. For synthetic data the set is written

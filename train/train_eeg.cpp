@@ -44,8 +44,9 @@
 //   loss.svg, roc.svg, trace.svg     loss curves; ROC curves; one test recording's EEG with
 //                                    the probability under it and the true seizure shaded
 //   checkpoint/                      model.safetensors, optimizer.safetensors (AdamW m and v),
-//                                    state.json: written at the end of every epoch, atomically
-//                                    (into checkpoint.tmp/, then renamed)
+//                                    best.safetensors, state.json: written at the end of every
+//                                    epoch, atomically (into checkpoint.tmp/, then renamed);
+//                                    model.safetensors above is copied from best.safetensors
 //
 // Exact resume: --resume loads checkpoint/ and continues with the next epoch. Everything that
 // decides the rest of the run is in it or derived from the seed: the weights, AdamW's moments
@@ -186,8 +187,15 @@ std::vector<RecordingInfo> read_infos(const std::vector<std::string>& files, con
       continue;
     }
     RecordingInfo info{path, stem(path), recording.duration_s, {}};
-    for (const auto& [start, end] : eeg::seizure_intervals(recording, clip_options))
+    for (const auto& [start, end] : eeg::seizure_intervals(recording, clip_options)) {
+      if (start >= recording.duration_s) {
+        std::printf("note: %s: a seizure annotated at %.1f s starts after the recording's end "
+                    "(%.1f s) and labels nothing: is its table in seconds?\n",
+                    path.c_str(), start, recording.duration_s);
+        continue;
+      }
       info.seizures.push_back({start, end});
+    }
     infos.push_back(std::move(info));
   }
   return infos;
@@ -345,15 +353,21 @@ std::vector<double> doubles_of(const Json& json, const std::string& key) {
 }
 
 // checkpoint.tmp/ is written completely, then takes checkpoint/'s place; a crash at any moment
-// leaves checkpoint/ or checkpoint.old/ whole.
+// leaves checkpoint/ or checkpoint.old/ whole. The best weights so far travel inside it
+// (best.safetensors: the model when `is_best`, else the previous checkpoint's copy), and only
+// then are copied to out/model.safetensors, so the two never disagree after a crash.
 void save_checkpoint(const std::string& out, const eegtask::Detector& model,
                      const optim::AdamW& optimizer, const RunState& state,
-                     const Settings& settings) {
+                     const Settings& settings, bool is_best) {
   const std::string tmp = out + "/checkpoint.tmp", dir = out + "/checkpoint",
                     old = out + "/checkpoint.old";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   save_module(model, tmp + "/model.safetensors");
+  if (is_best)
+    save_module(model, tmp + "/best.safetensors");
+  else
+    fs::copy_file(dir + "/best.safetensors", tmp + "/best.safetensors");
   std::vector<NamedTensor> moments;
   for (const auto& [name, tensor] : optimizer.state_tensors()) moments.push_back({name, tensor});
   save_safetensors(tmp + "/optimizer.safetensors", moments,
@@ -372,6 +386,7 @@ void save_checkpoint(const std::string& out, const eegtask::Detector& model,
   if (fs::exists(dir)) fs::rename(dir, old);
   fs::rename(tmp, dir);
   fs::remove_all(old);
+  write_file_atomic(out + "/model.safetensors", read_file(dir + "/best.safetensors"));
 }
 
 std::string read_text(const std::string& path) {
@@ -422,9 +437,18 @@ void truncate_metrics_log(const std::string& path, int64_t epochs_done, int64_t 
   std::ifstream in(path);
   if (!in) return;
   std::string kept;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const Json record = Json::parse(line, path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    Json record;
+    try {
+      record = Json::parse(line, path);
+    } catch (const std::exception&) {
+      if (i + 1 == lines.size()) break; // cut short by the stop: dropped
+      throw;
+    }
     const bool is_epoch_line = !record.contains("step");
     if (is_epoch_line ? record.get_int("epoch") <= epochs_done : record.get_int("step") <= step)
       kept += line + "\n";
@@ -483,8 +507,8 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
           eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix), options);
   const eeg::Interval seizure = info.seizures.front();
   const double rate = r.channels.front().rate_hz;
-  const double from = std::max(0.0, seizure.start_s - 60);
-  const double to = std::min(r.duration_s, seizure.end_s + 60);
+  const double from = std::clamp(seizure.start_s - 60, 0.0, r.duration_s);
+  const double to = std::clamp(seizure.end_s + 60, from, r.duration_s);
   train::TracePlot plot;
   char title[256];
   std::snprintf(title, sizeof title,
@@ -494,7 +518,8 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
   plot.start_s = from;
   plot.rate_hz = rate;
   for (const eeg::Channel& c : r.channels) {
-    const auto a = static_cast<size_t>(from * rate), b = static_cast<size_t>(to * rate);
+    const size_t a = std::min(static_cast<size_t>(from * rate), c.samples.size());
+    const size_t b = std::max(a, static_cast<size_t>(to * rate));
     plot.names.push_back(c.label);
     plot.traces.emplace_back(c.samples.begin() + static_cast<std::ptrdiff_t>(a),
                              c.samples.begin() + static_cast<std::ptrdiff_t>(std::min(b, c.samples.size())));
@@ -793,12 +818,16 @@ int run(int argc, char** argv) {
     state.val_auprc.push_back(val_auprc);
     state.epochs_done = epoch + 1;
     // The best weights so far (by validation AUROC; by loss when validation has one class).
+    if (!std::isfinite(val_loss))
+      throw std::runtime_error(
+          "training diverged in epoch " + std::to_string(epoch + 1) +
+          ": the validation loss is not a number (the checkpoint of the previous epoch is kept); "
+          "try a lower --lr or a smaller --clip");
     const double score = std::isfinite(val_auroc) ? val_auroc : -val_loss;
     const bool best = state.best_epoch < 0 || score > state.best_val_auroc;
     if (best) {
       state.best_val_auroc = score;
       state.best_epoch = epoch + 1;
-      save_module(*model, out + "/model.safetensors");
     }
     log.write(Json(Json::Object{{"epoch", epoch + 1},
                                 {"val_loss", val_loss},
@@ -811,7 +840,7 @@ int run(int argc, char** argv) {
                 val_loss, format_metric(val_auroc).c_str(), format_metric(val_auprc).c_str(),
                 epoch_s, best ? "  best so far: saved" : "");
     std::fflush(stdout);
-    save_checkpoint(out, *model, optimizer, state, s);
+    save_checkpoint(out, *model, optimizer, state, s, best);
   }
 
   if (state.epochs_done < s.epochs) {
