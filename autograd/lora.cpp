@@ -13,7 +13,8 @@ namespace ssm::nn {
 double lora_scaling(const LoraOptions& o) {
   if (o.r < 1) throw std::invalid_argument("LoRA: r must be >= 1, got " + std::to_string(o.r));
   if (!(o.dropout >= 0 && o.dropout < 1))
-    throw std::invalid_argument("LoRA: dropout must be in [0, 1), got " + std::to_string(o.dropout));
+    throw std::invalid_argument("LoRA: dropout must be in [0, 1), got " +
+                                std::to_string(o.dropout));
   const double r = static_cast<double>(o.r);
   return o.rslora ? o.alpha / std::sqrt(r) : o.alpha / r;
 }
@@ -25,8 +26,7 @@ namespace {
 // A new adapter with A (r, a_cols) ~ U(-1/sqrt(a_cols), 1/sqrt(a_cols)) -- kaiming_uniform
 // with a = sqrt(5), fan_in = a_cols -- and B (out, r) = 0, reshaped to the given shapes.
 std::shared_ptr<LoraAdapter> make_adapter(const LoraOptions& o, const Var& like, int64_t a_cols,
-                                          int64_t out, const Shape& a_shape,
-                                          const Shape& b_shape) {
+                                          int64_t out, const Shape& a_shape, const Shape& b_shape) {
   auto adapter = std::make_shared<LoraAdapter>();
   adapter->r = o.r;
   adapter->scale = lora_scaling(o);
@@ -63,7 +63,8 @@ template <typename Layer>
 void set_merged(Layer& layer, bool merged, const char* name) {
   const LoraAdapter& a = adapter_of(layer.lora, name);
   if (is_quantized(layer))
-    throw std::logic_error(std::string(name) + ": the base weight is quantised (NF4); merging "
+    throw std::logic_error(std::string(name) +
+                           ": the base weight is quantised (NF4); merging "
                            "needs it in full precision (dequantise into a new model first)");
   if (a.merged == merged)
     throw std::logic_error(std::string(name) + ": the LoRA adapter is already " +
@@ -104,10 +105,10 @@ void attach_lora(Embedding& layer, const LoraOptions& o) {
   const Shape& w = layer.weight.shape(); // (vocab, dim)
   // peft: lora_embedding_A = 0 (r, vocab), lora_embedding_B ~ N(0, 1) (dim, r), so that the
   // adapter starts at 0 while a gradient reaches A.
-  adapter->embedding_A = Var(Tensor::zeros({o.r, w[0]}, layer.weight.dtype())
-                                 .to(layer.weight.device()), true);
-  adapter->embedding_B = Var(Tensor::randn({w[1], o.r}, layer.weight.dtype(), o.gen)
-                                 .to(layer.weight.device()), true);
+  adapter->embedding_A =
+      Var(Tensor::zeros({o.r, w[0]}, layer.weight.dtype()).to(layer.weight.device()), true);
+  adapter->embedding_B =
+      Var(Tensor::randn({w[1], o.r}, layer.weight.dtype(), o.gen).to(layer.weight.device()), true);
   layer.lora = adapter;
   freeze(layer.weight);
   layer.register_lora_factors();
@@ -122,7 +123,7 @@ Var lora_delta_weight(const Conv1d& layer) {
   const LoraAdapter& a = adapter_of(layer.lora, "Conv1d");
   const Shape& w = layer.weight.shape();
   const Var a2 = reshape(a.A->weight, {a.r, w[1] * w[2]}); // (r, in / groups * k)
-  const Var b2 = reshape(a.B->weight, {w[0], a.r});         // (out, r)
+  const Var b2 = reshape(a.B->weight, {w[0], a.r});        // (out, r)
   return reshape(mul(matmul(b2, a2), a.scale), w);
 }
 
@@ -148,12 +149,12 @@ Var lora_linear(const Var& x, const Var& x_dropped, const Var& weight,
   auto base_weight = [weight, nf4, dtype = xv.dtype()]() {
     return weight.defined() ? weight.value() : nf4_dequantize(*nf4).to(dtype);
   };
-  const Tensor x_rows = xv.reshape({rows, in});                       // (rows, in)
-  const Tensor xd_rows = x_dropped.value().reshape({rows, in});       // (rows, in)
-  Tensor y = matmul(x_rows, base_weight().transpose(0, 1));           // (rows, out)
+  const Tensor x_rows = xv.reshape({rows, in});                 // (rows, in)
+  const Tensor xd_rows = x_dropped.value().reshape({rows, in}); // (rows, in)
+  Tensor y = matmul(x_rows, base_weight().transpose(0, 1));     // (rows, out)
   if (bias.defined()) add_(y, bias.value());
-  const Tensor h = matmul(xd_rows, A.value().transpose(0, 1));        // (rows, r)
-  add_(y, mul(matmul(h, B.value().transpose(0, 1)), scale));          // + s h B^T
+  const Tensor h = matmul(xd_rows, A.value().transpose(0, 1)); // (rows, r)
+  add_(y, mul(matmul(h, B.value().transpose(0, 1)), scale));   // + s h B^T
   Shape y_shape = xv.shape();
   y_shape.back() = out;
   const bool need_x = x.requires_grad() || (same_input && x_dropped.requires_grad());
@@ -165,12 +166,13 @@ Var lora_linear(const Var& x, const Var& x_dropped, const Var& weight,
   const Shape x_shape = xv.shape();
   return make_result(
       "lora_linear", y.view(y_shape), {x, x_dropped, weight, bias, A, B}, [=](const Tensor& g) {
-        const Tensor G = g.reshape({rows, out});            // (rows, out)
-        const Tensor GB = matmul(G, b);                     // (rows, r)
-        const Tensor lora_dx = need_x || need_xd ? mul(matmul(GB, a), scale) : Tensor(); // (rows, in)
+        const Tensor G = g.reshape({rows, out}); // (rows, out)
+        const Tensor GB = matmul(G, b);          // (rows, r)
+        const Tensor lora_dx =
+            need_x || need_xd ? mul(matmul(GB, a), scale) : Tensor(); // (rows, in)
         Tensor dx, dxd;
         if (need_x) {
-          dx = matmul(G, base_weight());                    // (rows, in)
+          dx = matmul(G, base_weight()); // (rows, in)
           if (same_input) add_(dx, lora_dx);
           dx = dx.view(x_shape);
         }
@@ -178,10 +180,10 @@ Var lora_linear(const Var& x, const Var& x_dropped, const Var& weight,
         return std::vector<Tensor>{
             dx,
             dxd,
-            need_w ? matmul(G.transpose(0, 1), x_rows) : Tensor(),                     // (out, in)
-            need_b ? sum(G, {0}) : Tensor(),                                            // (out)
-            need_a ? mul(matmul(GB.transpose(0, 1), xd_rows), scale) : Tensor(),        // (r, in)
-            need_bb ? mul(matmul(G.transpose(0, 1), h), scale) : Tensor()};             // (out, r)
+            need_w ? matmul(G.transpose(0, 1), x_rows) : Tensor(),               // (out, in)
+            need_b ? sum(G, {0}) : Tensor(),                                     // (out)
+            need_a ? mul(matmul(GB.transpose(0, 1), xd_rows), scale) : Tensor(), // (r, in)
+            need_bb ? mul(matmul(G.transpose(0, 1), h), scale) : Tensor()};      // (out, r)
       });
 }
 

@@ -41,8 +41,8 @@
 namespace ssm {
 
 extern const float kNf4Codes[16];
-constexpr int64_t kNf4Block = 64;        // values per absmax scale
-constexpr int64_t kNf4ScaleBlock = 256;  // scales per second-level scale
+constexpr int64_t kNf4Block = 64;       // values per absmax scale
+constexpr int64_t kNf4ScaleBlock = 256; // scales per second-level scale
 
 // Bytes on a device (CPU or CUDA), freed with the last reference.
 class DeviceBytes {
@@ -62,13 +62,13 @@ class DeviceBytes {
 };
 
 struct Nf4Weight {
-  Shape shape;               // of the original weight
+  Shape shape; // of the original weight
   int64_t numel = 0;
   Device device = Device::cpu();
-  DeviceBytes codes;         // (ceil(numel / 2)) uint8: two 4-bit code indices per byte
-  DeviceBytes scale_codes;   // (blocks) int8: k_b
-  DeviceBytes scale_scales;  // (ceil(blocks / 256)) float32: t_j
-  float scale_mean = 0;      // c
+  DeviceBytes codes;        // (ceil(numel / 2)) uint8: two 4-bit code indices per byte
+  DeviceBytes scale_codes;  // (blocks) int8: k_b
+  DeviceBytes scale_scales; // (ceil(blocks / 256)) float32: t_j
+  float scale_mean = 0;     // c
 
   int64_t blocks() const { return (numel + kNf4Block - 1) / kNf4Block; }
   size_t bytes() const { return codes.size() + scale_codes.size() + scale_scales.size() + 4; }

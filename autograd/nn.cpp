@@ -117,8 +117,8 @@ Var Linear::forward(const Var& x, bool add_bias) const {
     const Var x_in = dropout(x, lora->dropout, is_training(), lora->gen);
     return lora_linear(x, x_in, weight, nf4, b, lora->A->weight, lora->B->weight, lora->scale);
   }
-  return nf4 ? nf4_linear(x, nf4, b)   // (..., out), W from 4 bits
-             : linear(x, weight, b);   // (..., out)
+  return nf4 ? nf4_linear(x, nf4, b) // (..., out), W from 4 bits
+             : linear(x, weight, b); // (..., out)
 }
 
 void Linear::quantize_nf4() {

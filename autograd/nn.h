@@ -99,9 +99,9 @@ class Embedding : public Module {
  public:
   Embedding(int64_t num_embeddings, int64_t embedding_dim, Init init = {});
   Var forward(const Tensor& indices) const; // plus the LoRA term when an adapter is attached
-  Var weight; // (num_embeddings, embedding_dim)
-  std::shared_ptr<LoraAdapter> lora; // set by attach_lora (autograd/lora.h)
-  void register_lora_factors();      // attach_lora's step that names the adapter's parameters
+  Var weight;                               // (num_embeddings, embedding_dim)
+  std::shared_ptr<LoraAdapter> lora;        // set by attach_lora (autograd/lora.h)
+  void register_lora_factors(); // attach_lora's step that names the adapter's parameters
 };
 
 // Normalises over the last dim(s) `normalized_shape`; weight = 1, bias = 0 when affine.

@@ -92,13 +92,14 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     header = split(line, delimiter, name + ": line " + std::to_string(line_number));
   }
   if (header.empty())
-    throw std::invalid_argument(name + ": no header row; expected a line naming the columns, "
+    throw std::invalid_argument(name +
+                                ": no header row; expected a line naming the columns, "
                                 "e.g. 'onset,duration,description'");
   const std::vector<std::string> start_names = {"onset", "start_time", "start"};
   const std::vector<std::string> duration_names = {"duration"};
   const std::vector<std::string> stop_names = {"stop_time", "end", "stop"};
   const std::vector<std::string> text_names = {"description", "label", "trial_type", "event",
-                                               "annotation", "text", "value"};
+                                               "annotation",  "text",  "value"};
   const int start = find_column(header, start_names);
   const int duration = find_column(header, duration_names);
   const int stop = find_column(header, stop_names);
@@ -137,8 +138,11 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
       // BIDS writes n/a for events without a duration; a seizure without one would label no
       // clip, so that is an error rather than a silent 0.
       if (lower(fields[duration]) == "n/a" && is_seizure_annotation(fields[label]))
-        throw std::invalid_argument(name + ": line " + std::to_string(line_number) + ": the "
-                                    "seizure event '" + fields[label] + "' has duration n/a; a "
+        throw std::invalid_argument(name + ": line " + std::to_string(line_number) +
+                                    ": the "
+                                    "seizure event '" +
+                                    fields[label] +
+                                    "' has duration n/a; a "
                                     "seizure needs a duration (or an end column)");
       a.duration_s = number(fields[duration], header[duration], true);
     } else {
@@ -148,8 +152,7 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     if (a.onset_s < 0 || a.duration_s < 0)
       throw std::invalid_argument(name + ": line " + std::to_string(line_number) +
                                   ": expected onset >= 0 and an end not before it, got onset " +
-                                  fields[start] + " and duration " +
-                                  std::to_string(a.duration_s));
+                                  fields[start] + " and duration " + std::to_string(a.duration_s));
     a.text = fields[label];
     annotations.push_back(a);
   }

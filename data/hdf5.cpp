@@ -578,8 +578,9 @@ Recording read_hdf5(const std::string& path, const Hdf5Options& options) {
   if (!options.annotations_file.empty()) {
     for (const Annotation& a : read_annotation_file(options.annotations_file))
       recording.annotations.push_back(a);
-    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
-                     [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
+    std::stable_sort(
+        recording.annotations.begin(), recording.annotations.end(),
+        [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
   }
   return recording;
 }

@@ -12,16 +12,16 @@
 namespace ssm::eeg {
 
 struct Hdf5Options {
-  std::string dataset = "/eeg";          // 2-D numeric dataset of samples
-  bool channels_first = true;            // (channels, samples); false: (samples, channels)
+  std::string dataset = "/eeg";                 // 2-D numeric dataset of samples
+  bool channels_first = true;                   // (channels, samples); false: (samples, channels)
   std::string rate_attribute = "sampling_rate"; // attribute of the dataset (or the file root)
-  double rate_hz = 0;                    // used when > 0, or when the attribute is absent
+  double rate_hz = 0;                           // used when > 0, or when the attribute is absent
   std::string channel_names_attribute = "channel_names"; // string array attribute; absent:
                                                          // "ch0", "ch1", ...
-  std::string labels_dataset;            // optional: 1-D per-sample 0/1 seizure labels,
-                                         // turned into "seizure" annotations
-  std::string annotations_file;          // optional: a table of events beside the file
-                                         // (data/annotations.h), added to the annotations
+  std::string labels_dataset;   // optional: 1-D per-sample 0/1 seizure labels,
+                                // turned into "seizure" annotations
+  std::string annotations_file; // optional: a table of events beside the file
+                                // (data/annotations.h), added to the annotations
   std::string unit = "uV";
 };
 

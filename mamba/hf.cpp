@@ -136,12 +136,14 @@ void save_hf_mamba(const std::string& dir, const MambaLM& model, DType dtype) {
   // The file holds the base model: adapters must be merged first (or saved on their own, in
   // peft's format), and a quantised base cannot be written back in full precision.
   if (has_nf4_base(model))
-    throw std::invalid_argument("save_hf_mamba: the base weights are quantised (NF4); save the "
-                                "adapters with save_peft_adapter instead");
+    throw std::invalid_argument(
+        "save_hf_mamba: the base weights are quantised (NF4); save the "
+        "adapters with save_peft_adapter instead");
   if (has_unmerged_lora(model))
-    throw std::invalid_argument("save_hf_mamba: the model has unmerged LoRA adapters, which this "
-                                "format cannot hold: merge_lora first, or save them with "
-                                "save_peft_adapter");
+    throw std::invalid_argument(
+        "save_hf_mamba: the model has unmerged LoRA adapters, which this "
+        "format cannot hold: merge_lora first, or save them with "
+        "save_peft_adapter");
   fs::create_directories(dir);
   std::vector<NamedTensor> tensors;
   for (const auto& [name, param] : model.named_parameters())

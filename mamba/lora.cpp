@@ -31,18 +31,19 @@ namespace {
 
 // Keys whose value this project reads, and keys it may ignore whatever their value
 // (bookkeeping, or how peft initialises a new adapter, which loading overwrites).
-const std::set<std::string> kReadKeys = {"peft_type",      "r",           "lora_alpha",
-                                         "lora_dropout",   "target_modules", "use_rslora",
-                                         "fan_in_fan_out", "bias"};
+const std::set<std::string> kReadKeys = {
+    "peft_type",      "r",          "lora_alpha",     "lora_dropout",
+    "target_modules", "use_rslora", "fan_in_fan_out", "bias"};
 // (megatron_core and qalora_group_size carry values even when Megatron and QALoRA are off.)
 const std::set<std::string> kIgnoredKeys = {
-    "task_type",    "base_model_name_or_path", "revision",      "inference_mode",
-    "init_lora_weights", "auto_mapping",       "peft_version",  "megatron_core",
-    "qalora_group_size"};
+    "task_type",      "base_model_name_or_path", "revision",
+    "inference_mode", "init_lora_weights",       "auto_mapping",
+    "peft_version",   "megatron_core",           "qalora_group_size"};
 
 // A value that leaves the option at peft's default: null, false, 0-free empties.
 bool is_unset(const Json& v) {
-  return v.is_null() || (v.is_bool() && !v.as_bool()) || ((v.is_array() || v.is_object()) && v.size() == 0);
+  return v.is_null() || (v.is_bool() && !v.as_bool()) ||
+         ((v.is_array() || v.is_object()) && v.size() == 0);
 }
 
 } // namespace
@@ -59,7 +60,8 @@ MambaLoraConfig MambaLoraConfig::from_json(const Json& json, const std::string& 
     throw std::invalid_argument(source + ": peft_type '" + json.get_string("peft_type") +
                                 "' is not LORA");
   if (json.get_bool("fan_in_fan_out", false))
-    throw std::invalid_argument(source + ": fan_in_fan_out = true (Conv1D-style weights) is not "
+    throw std::invalid_argument(source +
+                                ": fan_in_fan_out = true (Conv1D-style weights) is not "
                                 "implemented; Mamba's layers are Linear and Conv1d");
   if (json.get_string("bias", "none") != "none")
     throw std::invalid_argument(source + ": bias '" + json.get_string("bias") +
@@ -71,11 +73,11 @@ MambaLoraConfig MambaLoraConfig::from_json(const Json& json, const std::string& 
   c.use_rslora = json.get_bool("use_rslora", c.use_rslora);
   const Json* targets = json.find("target_modules");
   if (!targets || !targets->is_array())
-    throw std::invalid_argument(source + ": target_modules must be a list of module names" +
-                                (targets && targets->is_string()
-                                     ? " (a regular expression, '" + targets->as_string() +
-                                           "', is not implemented)"
-                                     : std::string()));
+    throw std::invalid_argument(
+        source + ": target_modules must be a list of module names" +
+        (targets && targets->is_string()
+             ? " (a regular expression, '" + targets->as_string() + "', is not implemented)"
+             : std::string()));
   c.target_modules.clear();
   for (const Json& t : targets->as_array()) c.target_modules.push_back(t.as_string());
   return c;
@@ -157,8 +159,7 @@ bool target_matches(const std::string& path, const std::string& target) {
 // The adaptable modules the config's targets name, by dotted path; an error for a target that
 // names none.
 std::set<std::string> targeted_paths(MambaLM& model, const MambaLoraConfig& config) {
-  if (config.target_modules.empty())
-    throw std::invalid_argument("LoRA: target_modules is empty");
+  if (config.target_modules.empty()) throw std::invalid_argument("LoRA: target_modules is empty");
   std::set<std::string> paths;
   for (const std::string& t : config.target_modules) {
     bool found = false;
@@ -171,8 +172,10 @@ std::set<std::string> targeted_paths(MambaLM& model, const MambaLoraConfig& conf
     if (!found) {
       std::string list;
       for (const std::string& k : mamba_lora_target_names()) list += (list.empty() ? "" : ", ") + k;
-      throw std::invalid_argument("LoRA: target module '" + t + "' is not a module of Mamba; "
-                                  "expected some of " + list + " (or a dotted path ending in one)");
+      throw std::invalid_argument("LoRA: target module '" + t +
+                                  "' is not a module of Mamba; "
+                                  "expected some of " +
+                                  list + " (or a dotted path ending in one)");
     }
   }
   return paths;
@@ -246,7 +249,8 @@ void merge_lora(MambaLM& model) {
       throw std::invalid_argument("merge_lora: " + name + "'s adapter is already merged");
     if constexpr (std::is_same_v<std::remove_pointer_t<decltype(layer)>, nn::Linear>)
       if (layer->nf4)
-        throw std::invalid_argument("merge_lora: " + name + " is quantised (NF4); merging needs "
+        throw std::invalid_argument("merge_lora: " + name +
+                                    " is quantised (NF4); merging needs "
                                     "its weight in full precision");
   });
   for_each_target(model, [](const std::string&, const std::string&, auto* layer) {
@@ -291,8 +295,8 @@ std::string peft_parameter_name(const std::string& name, const std::string& adap
   return prefixed + "." + adapter; // lora_embedding_A / lora_embedding_B
 }
 
-void save_peft_adapter(const std::string& dir, const MambaLM& model,
-                       const MambaLoraConfig& config, const std::string& base_model) {
+void save_peft_adapter(const std::string& dir, const MambaLM& model, const MambaLoraConfig& config,
+                       const std::string& base_model) {
   const auto params = lora_parameters(model);
   if (params.empty()) throw std::invalid_argument("save_peft_adapter: the model has no adapters");
   std::error_code error;

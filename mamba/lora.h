@@ -2,7 +2,8 @@
 //
 // Targets are chosen by module name, as peft's target_modules: a name matches every module
 // whose dotted path is it or ends with "." + it ("in_proj", "mixer.in_proj",
-// "backbone.layers.0.mixer.in_proj"); a name that matches nothing is an error. The modules a Mamba has and what an adapter there changes:
+// "backbone.layers.0.mixer.in_proj"); a name that matches nothing is an error. The modules a Mamba
+// has and what an adapter there changes:
 //   in_proj   d_model -> 2 d_inner: the scan's input x and the gate z
 //   conv1d    the depthwise causal convolution (weight (d_inner, 1, d_conv))
 //   x_proj    d_inner -> dt_rank + 2 n: the selection (dt_low, B, C)
@@ -18,7 +19,8 @@
 //   adapter_config.json        {"peft_type": "LORA", "r", "lora_alpha", "lora_dropout",
 //                               "target_modules", "use_rslora", "fan_in_fan_out", "bias", ...}
 //   adapter_model.safetensors  "base_model.model." + the parameter's name without the adapter
-//                              name, e.g. base_model.model.backbone.layers.0.mixer.in_proj.lora_A.weight
+//                              name, e.g.
+//                              base_model.model.backbone.layers.0.mixer.in_proj.lora_A.weight
 // Options this project does not implement (fan_in_fan_out, bias other than "none", DoRA,
 // rank or alpha patterns, layers_to_transform, modules_to_save, a regex target_modules, ...)
 // are refused by name when an adapter is loaded.
@@ -52,7 +54,7 @@ const std::vector<std::string>& mamba_lora_target_names();
 struct LoraSummary {
   std::vector<std::string> adapted; // dotted module names, in model order
   int64_t trainable = 0, total = 0; // parameter counts (elements) after attaching
-  std::string describe() const;     // "trainable params: 1,234 || all params: ... || trainable%: ..."
+  std::string describe() const; // "trainable params: 1,234 || all params: ... || trainable%: ..."
 };
 
 // Attaches an adapter to every targeted module and freezes every other parameter of the model
@@ -76,8 +78,8 @@ void unmerge_lora(MambaLM& model); // and taken out again
 // the recurrence is sensitive to them. Call after apply_lora and after moving the model to its
 // device.
 struct QuantizeSummary {
-  int64_t values = 0;    // weights quantised
-  size_t bytes = 0;      // their NF4 storage (codes and both levels of scales)
+  int64_t values = 0; // weights quantised
+  size_t bytes = 0;   // their NF4 storage (codes and both levels of scales)
   std::vector<std::string> layers;
 };
 QuantizeSummary quantize_base_nf4(MambaLM& model);
@@ -85,8 +87,7 @@ QuantizeSummary quantize_base_nf4(MambaLM& model);
 // peft's adapter directory (adapter_config.json + adapter_model.safetensors), written
 // atomically; and read back onto a model without adapters (strict: every adapter tensor must
 // be in the file, with its shape, and nothing else). Returns the config.
-void save_peft_adapter(const std::string& dir, const MambaLM& model,
-                       const MambaLoraConfig& config,
+void save_peft_adapter(const std::string& dir, const MambaLM& model, const MambaLoraConfig& config,
                        const std::string& base_model_name_or_path = "");
 MambaLoraConfig load_peft_adapter(const std::string& dir, MambaLM& model);
 

@@ -83,13 +83,13 @@ Var MambaMixer::forward(const Var& x_in, MambaLayerState* state) const {
 
   const Var dbc = x_proj.forward(x); // (b, l, dt_rank + 2 n)
   const std::vector<Var> parts = split(dbc, {c.dt_rank, c.d_state, c.d_state}, 2);
-  const Var& dt_low = parts[0];                     // (b, l, dt_rank)
-  const Var& B = parts[1];                          // (b, l, n)
-  const Var& C = parts[2];                          // (b, l, n)
+  const Var& dt_low = parts[0]; // (b, l, dt_rank)
+  const Var& B = parts[1];      // (b, l, n)
+  const Var& C = parts[2];      // (b, l, n)
   // dt_proj without its bias, which the scan adds before the softplus (delta_bias). Through
   // forward(), not dt_proj.weight directly, so that a LoRA adapter on dt_proj takes part.
   const Var delta = dt_proj.forward(dt_low, /*add_bias=*/false); // (b, l, d_inner)
-  const Var A = neg(exp(A_log));                    // (d_inner, n)
+  const Var A = neg(exp(A_log));                                 // (d_inner, n)
 
   Tensor last_state;
   const Var y = selective_scan(x, delta, A, B, C, D, z, dt_proj.bias, /*delta_softplus=*/true,
@@ -120,8 +120,9 @@ Tensor MambaMixer::step(const Tensor& x_in, MambaLayerState& state) const {
   Tensor shifted = state.conv_state.narrow(2, 1, c.d_conv - 1).clone();
   state.conv_state.narrow(2, 0, c.d_conv - 1).copy_(shifted);
   state.conv_state.select(2, c.d_conv - 1).copy_(x_new);
-  const Tensor w = conv1d.effective_weight().value().reshape({c.d_inner, c.d_conv}); // (d_inner, d_conv), LoRA included
-  Tensor conv = sum(mul(state.conv_state, w), {2});                   // (b, d_inner)
+  // The filter taps (d_inner, d_conv), with a LoRA adapter's correction when there is one.
+  const Tensor w = conv1d.effective_weight().value().reshape({c.d_inner, c.d_conv});
+  Tensor conv = sum(mul(state.conv_state, w), {2}); // (b, d_inner)
   if (conv1d.bias.defined()) conv = add(conv, conv1d.bias.value());
   const Tensor x = silu(conv); // (b, d_inner)
 

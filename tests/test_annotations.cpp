@@ -83,9 +83,8 @@ TEST_CASE("annotation tables: errors name the file, the line and what was expect
   test::check_error<std::invalid_argument>(
       [] { parse_annotation_table("start_time,stop_time,label\n10,5,seiz\n", "v.csv"); },
       {"v.csv: line 2: expected onset >= 0 and an end not before it"});
-  test::check_error<std::invalid_argument>(
-      [] { read_annotation_file("/nonexistent/dir/rec.csv"); },
-      {"/nonexistent/dir/rec.csv", "cannot open"});
+  test::check_error<std::invalid_argument>([] { read_annotation_file("/nonexistent/dir/rec.csv"); },
+                                           {"/nonexistent/dir/rec.csv", "cannot open"});
 }
 
 TEST_CASE("annotation tables: read from a file") {

@@ -743,8 +743,8 @@ HDF5_TEST_CASE("hdf5: train_eeg trains on a folder of HDF5 recordings with a lab
     const std::string log = dir.path + "/log.txt";
     const std::string command = program + " --device cpu --data " + dir.path +
                                 "/h5 --hdf5-dataset /data/eeg --hdf5-channels-last " + labels +
-                                " --d-model 8 --layers 1 --epochs 1 --batch 16 --out " +
-                                dir.path + "/run > " + log + " 2>&1";
+                                " --d-model 8 --layers 1 --epochs 1 --batch 16 --out " + dir.path +
+                                "/run > " + log + " 2>&1";
     const int status = std::system(command.c_str());
     std::ifstream in(log);
     const std::string output((std::istreambuf_iterator<char>(in)),

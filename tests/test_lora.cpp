@@ -7,8 +7,8 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -208,15 +208,17 @@ std::unique_ptr<MambaLM> lora_test_model(DType dtype, uint64_t seed) {
 
 void randomize_adapters(MambaLM& model, Generator& gen) {
   for (const auto& [name, p] : lora_parameters(model))
-    if (name.find("lora_B") != std::string::npos || name.find("lora_embedding_A") != std::string::npos)
+    if (name.find("lora_B") != std::string::npos ||
+        name.find("lora_embedding_A") != std::string::npos)
       p.assign(mul(Tensor::randn(p.shape(), p.dtype(), &gen), 0.3));
 }
 
-TEST_CASE("Mamba LoRA: out_proj, dt_proj and conv1d (which peft cannot do) change the output and "
-          "get gradients; step mode still equals the parallel forward") {
+TEST_CASE(
+    "Mamba LoRA: out_proj, dt_proj and conv1d (which peft cannot do) change the output and "
+    "get gradients; step mode still equals the parallel forward") {
   const Tensor ids = Tensor::randint(0, 23, {2, 9}, DType::Int64, nullptr);
-  for (const std::string target : {"out_proj", "dt_proj", "conv1d", "in_proj", "x_proj",
-                                   "embeddings"}) {
+  for (const std::string target :
+       {"out_proj", "dt_proj", "conv1d", "in_proj", "x_proj", "embeddings"}) {
     CAPTURE(target);
     auto model = lora_test_model(DType::Float64, 11);
     const Tensor base_logits = model->forward(ids).value();
@@ -247,7 +249,8 @@ TEST_CASE("Mamba LoRA: out_proj, dt_proj and conv1d (which peft cannot do) chang
     // Step mode (the recurrent path, which reads the convolution's weight itself).
     MambaCache cache = model->empty_cache(2);
     std::vector<Tensor> steps = {model->prefill(ids.narrow(1, 0, 4), cache)};
-    for (int64_t t = 4; t < 9; ++t) steps.push_back(model->step(ids.select(1, t).contiguous(), cache));
+    for (int64_t t = 4; t < 9; ++t)
+      steps.push_back(model->step(ids.select(1, t).contiguous(), cache));
     const Tensor parallel = logits.value();
     for (int64_t k = 0; k < static_cast<int64_t>(steps.size()); ++k)
       CHECK(max_abs_diff(steps[k], parallel.select(1, 3 + k)) <= 1e-12);
@@ -315,7 +318,9 @@ TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are re
   };
   const std::string base = R"("peft_type": "LORA", "r": 3, "lora_alpha": 5, "use_rslora": true)";
   test::check_error<std::invalid_argument>(
-      [&] { with_config("{" + base + R"(, "target_modules": ["in_proj"], "fan_in_fan_out": true})"); },
+      [&] {
+        with_config("{" + base + R"(, "target_modules": ["in_proj"], "fan_in_fan_out": true})");
+      },
       {"fan_in_fan_out"});
   test::check_error<std::invalid_argument>(
       [&] { with_config("{" + base + R"(, "target_modules": ["in_proj"], "bias": "all"})"); },
@@ -341,14 +346,16 @@ TEST_CASE("Mamba LoRA: peft adapter files round-trip; unsupported options are re
   // A config whose r differs from the file's.
   test::check_error<std::invalid_argument>(
       [&] {
-        with_config(R"({"peft_type": "LORA", "r": 2, "lora_alpha": 5, "target_modules": ["in_proj", "conv1d", "dt_proj", "out_proj", "x_proj", "embeddings"]})");
+        with_config(
+            R"({"peft_type": "LORA", "r": 2, "lora_alpha": 5, "target_modules": ["in_proj", "conv1d", "dt_proj", "out_proj", "x_proj", "embeddings"]})");
       },
       {"has shape", "r = 2"});
   fs::remove_all(dir);
 }
 
-GPU_TEST_CASE("cuda Mamba LoRA: logits and every adapter gradient equal the CPU's (float64), "
-              "every target") {
+GPU_TEST_CASE(
+    "cuda Mamba LoRA: logits and every adapter gradient equal the CPU's (float64), "
+    "every target") {
   const Tensor ids = Tensor::randint(0, 23, {2, 13}, DType::Int64, nullptr);
   MambaLoraConfig config;
   config.r = 3;
@@ -402,7 +409,8 @@ TEST_CASE("hf_check --adapter: a peft adapter made by transformers + peft, float
 TEST_CASE("train_lora: lora, qlora and full runs; the loss falls; adapter or checkpoint written") {
   const fs::path program = fs::read_symlink("/proc/self/exe").parent_path() / "train_lora";
   REQUIRE_MESSAGE(fs::exists(program), "build it first: make " << program.string());
-  const fs::path dir = fs::temp_directory_path() / ("test_train_lora_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("test_train_lora_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   {

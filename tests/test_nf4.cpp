@@ -42,7 +42,8 @@ TEST_CASE("nf4: quantise -> dequantise against a float64 reference, and the stor
   const Tensor d = nf4_dequantize(q);
   REQUIRE(d.shape() == w.shape());
   REQUIRE(d.dtype() == DType::Float32);
-  const std::vector<double> wv = w.to_vector<double>(), dv = d.to(DType::Float64).to_vector<double>();
+  const std::vector<double> wv = w.to_vector<double>(),
+                            dv = d.to(DType::Float64).to_vector<double>();
   const std::vector<float> s = nf4_block_scales(q);
 
   // Reference, in float64: each value is the nearest code times its block's dequantised scale.
@@ -67,10 +68,10 @@ TEST_CASE("nf4: quantise -> dequantise against a float64 reference, and the stor
     max_scale_rel = std::max(max_scale_rel, std::fabs(s[b] - absmax) / absmax);
   }
   const double rel_rms = std::sqrt(sq_err / sq_w);
-  MESSAGE("NF4 on N(0, 0.02^2): relative RMS error " << rel_rms
-                                                     << ", worst scale error " << max_scale_rel);
-  CHECK(rel_rms < 0.12);         // 4 bits: about 0.1 for normal data
-  CHECK(max_scale_rel < 0.02);   // 8-bit centred scales
+  MESSAGE("NF4 on N(0, 0.02^2): relative RMS error " << rel_rms << ", worst scale error "
+                                                     << max_scale_rel);
+  CHECK(rel_rms < 0.12);       // 4 bits: about 0.1 for normal data
+  CHECK(max_scale_rel < 0.02); // 8-bit centred scales
   // Storage: ceil(n / 2) + blocks + 4 ceil(blocks / 256) + 4 bytes, ~0.516 a value.
   CHECK(q.bytes() == static_cast<size_t>((w.numel() + 1) / 2 + 301 + 4 * 2 + 4));
   CHECK(static_cast<double>(q.bytes()) / static_cast<double>(w.numel()) <= 0.6);
@@ -86,26 +87,28 @@ TEST_CASE("nf4: quantise -> dequantise against a float64 reference, and the stor
 
 TEST_CASE("nf4_linear: x's gradient (float64 gradcheck); the weight and bias get none") {
   Generator gen(18);
-  auto w = std::make_shared<const Nf4Weight>(
-      nf4_quantize(Tensor::randn({5, 7}, DType::Float64, &gen)));
+  auto w =
+      std::make_shared<const Nf4Weight>(nf4_quantize(Tensor::randn({5, 7}, DType::Float64, &gen)));
   const Var bias(Tensor::randn({5}, DType::Float64, &gen));
   test::expect_gradcheck([&](const std::vector<Var>& v) { return nf4_linear(v[0], w, bias); },
                          {Tensor::randn({3, 2, 7}, DType::Float64, &gen)});
   // The same as a Linear with the dequantised weight.
   const Tensor x = Tensor::randn({4, 7}, DType::Float64, &gen);
-  const Tensor expected =
-      linear(Var(x), Var(nf4_dequantize(*w).to(DType::Float64)), bias).value();
+  const Tensor expected = linear(Var(x), Var(nf4_dequantize(*w).to(DType::Float64)), bias).value();
   CHECK(max(abs(sub(nf4_linear(Var(x), w, bias).value(), expected))).item() <= 1e-15);
   test::check_error<std::invalid_argument>(
-      [&] { nf4_linear(Var(Tensor::zeros({2, 6}, DType::Float64)), w, bias); },
+      [&] {
+        nf4_linear(Var(Tensor::zeros({2, 6}, DType::Float64)), w, bias);
+      },
       {"[2, 6]", "[5, 7]"});
   test::check_error<std::invalid_argument>(
       [&] { nf4_linear(Var(x), w, Var(Tensor::zeros({5}, DType::Float64), true)); },
       {"must be frozen"});
 }
 
-TEST_CASE("QLoRA Mamba: quantised layers compute what their dequantised weights would; only the "
-          "adapters get gradients; step mode equals the parallel forward") {
+TEST_CASE(
+    "QLoRA Mamba: quantised layers compute what their dequantised weights would; only the "
+    "adapters get gradients; step mode equals the parallel forward") {
   Generator gen(19);
   MambaConfig c = MambaConfig::make(/*vocab=*/29, /*d_model=*/16, /*n_layer=*/2, /*d_state=*/4,
                                     /*expand=*/2, /*d_conv=*/4);
@@ -155,7 +158,8 @@ TEST_CASE("QLoRA Mamba: quantised layers compute what their dequantised weights 
   }
   MambaCache cache = model.empty_cache(2);
   std::vector<Tensor> steps = {model.prefill(ids.narrow(1, 0, 5), cache)};
-  for (int64_t t = 5; t < 11; ++t) steps.push_back(model.step(ids.select(1, t).contiguous(), cache));
+  for (int64_t t = 5; t < 11; ++t)
+    steps.push_back(model.step(ids.select(1, t).contiguous(), cache));
   for (int64_t k = 0; k < 7; ++k)
     CHECK(max(abs(sub(steps[k], logits.value().select(1, 4 + k)))).item() <= 1e-12);
   test::check_error<std::logic_error>([&] { merge_lora(model); }, {"quantised"});
@@ -164,8 +168,8 @@ TEST_CASE("QLoRA Mamba: quantised layers compute what their dequantised weights 
 GPU_TEST_CASE("cuda nf4: dequantisation bit-identical to the CPU's; storage by the allocator") {
 #ifdef SSM_CUDA
   Generator gen(20);
-  for (const int64_t n : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{16385},
-                          int64_t{1000003}}) {
+  for (const int64_t n :
+       {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{65}, int64_t{16385}, int64_t{1000003}}) {
     CAPTURE(n);
     const Tensor w = Tensor::randn({n}, DType::Float32, &gen);
     const Nf4Weight cpu = nf4_quantize(w);
@@ -184,13 +188,16 @@ GPU_TEST_CASE("cuda nf4: dequantisation bit-identical to the CPU's; storage by t
     cuda::synchronize(0);
     const size_t used = cuda::allocator_stats(0).bytes_in_use - before;
     const double per_value = static_cast<double>(used) / static_cast<double>(big.numel());
-    std::printf("nf4 storage of a 4096 x 4096 weight on the GPU: %zu bytes by the allocator = "
-                "%.4f bytes a value (float32: 4)\n", used, per_value);
+    std::printf(
+        "nf4 storage of a 4096 x 4096 weight on the GPU: %zu bytes by the allocator = "
+        "%.4f bytes a value (float32: 4)\n",
+        used, per_value);
     CHECK(per_value <= 0.6);
     // nf4_linear on the GPU equals the CPU's to float32 rounding.
     const auto qp = std::make_shared<const Nf4Weight>(q);
     const Tensor x = Tensor::randn({3, 4096}, DType::Float32, &gen);
-    const Tensor y_gpu = nf4_linear(Var(x.to(Device::cuda(0))), qp, Var()).value().to(Device::cpu());
+    const Tensor y_gpu =
+        nf4_linear(Var(x.to(Device::cuda(0))), qp, Var()).value().to(Device::cpu());
     const auto qc = std::make_shared<const Nf4Weight>(q.to(Device::cpu()));
     const Tensor y_cpu = nf4_linear(Var(x), qc, Var()).value();
     test::check_parity("nf4_linear", "[3, 4096] x [4096, 4096]^T", y_gpu, y_cpu, 1e-4, 1e-4);

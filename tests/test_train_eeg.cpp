@@ -61,10 +61,16 @@ TEST_CASE("split_recordings: by recording, every one once, seizures in each part
   CHECK(tiny.train.size() == 1);
   CHECK(tiny.val.size() == 1);
   CHECK(tiny.test.size() == 1);
-  test::check_error<std::invalid_argument>([] { split_recordings({true, false}, 0.2, 0.2, 0); },
-                                           {"at least 3 recordings", "got 2"});
   test::check_error<std::invalid_argument>(
-      [] { split_recordings({true, false, true, false}, 0.5, 0.5, 0); }, {"sum below 1"});
+      [] {
+        split_recordings({true, false}, 0.2, 0.2, 0);
+      },
+      {"at least 3 recordings", "got 2"});
+  test::check_error<std::invalid_argument>(
+      [] {
+        split_recordings({true, false, true, false}, 0.5, 0.5, 0);
+      },
+      {"sum below 1"});
 }
 
 TEST_CASE("band_power_features: a 10 Hz sine puts its power in the alpha band of its channel") {
@@ -78,9 +84,13 @@ TEST_CASE("band_power_features: a 10 Hz sine puts its power in the alpha band of
   REQUIRE(f.shape() == Shape{1, 2 * kBands});
   CHECK(f.at({0, 2}) == doctest::Approx(std::log(40 + 1e-6)).epsilon(1e-6)); // alpha = band 2
   for (int band : {0, 1, 3, 4}) CHECK(f.at({0, band}) < std::log(1e-5));
-  for (int band = 0; band < kBands; ++band) CHECK(f.at({0, kBands + band}) == doctest::Approx(std::log(1e-6)));
+  for (int band = 0; band < kBands; ++band)
+    CHECK(f.at({0, kBands + band}) == doctest::Approx(std::log(1e-6)));
   test::check_error<std::invalid_argument>(
-      [] { band_power_features(Tensor::zeros({2, 2400}), 200); }, {"(n, channels, samples)"});
+      [] {
+        band_power_features(Tensor::zeros({2, 2400}), 200);
+      },
+      {"(n, channels, samples)"});
 }
 
 TEST_CASE("patchify: token t holds samples [t P, (t + 1) P) of every channel, channel-major") {
@@ -161,7 +171,7 @@ TEST_CASE("AdamW state_tensors/load_state_tensors: a restored optimizer continue
   const Tensor w0 = Tensor::randn({3, 2}, DType::Float64, &gen);
   const Tensor b0 = Tensor::randn({3}, DType::Float64, &gen);
   const Tensor x = Tensor::randn({4, 2}, DType::Float64, &gen);
-  auto loss_of = [&](const optim::NamedParameters& p) { // sum((x w^T + b)^2)
+  auto loss_of = [&](const optim::NamedParameters& p) {     // sum((x w^T + b)^2)
     const Var y = linear(Var(x), p[0].second, p[1].second); // (4, 3)
     return sum(mul(y, y));
   };
@@ -291,10 +301,10 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
   }
   INFO("mean loss of the first quarter " << first / quarter << ", of the last " << last / quarter);
   CHECK(last < 0.7 * first);
-  for (const char* file : {"model.safetensors", "config.json", "results.json", "loss.svg",
-                           "roc.svg", "trace.svg", "test_predictions.csv",
-                           "checkpoint/model.safetensors", "checkpoint/optimizer.safetensors",
-                           "checkpoint/state.json"})
+  for (const char* file :
+       {"model.safetensors", "config.json", "results.json", "loss.svg", "roc.svg", "trace.svg",
+        "test_predictions.csv", "checkpoint/model.safetensors", "checkpoint/optimizer.safetensors",
+        "checkpoint/state.json"})
     CHECK_MESSAGE(fs::exists(straight / file), file);
   const Json results = Json::parse(read_all((straight / "results.json").string()));
   CHECK(results.at("test").get_double("auroc") >= 0);
@@ -335,8 +345,8 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
   // A detector of another shape cannot be adapted.
   CHECK(run_train_eeg("--device cpu --cache " + (dir.path / "cache").string() +
                           " --synthetic-recordings 6 --synthetic-minutes 2 --synthetic-seizures 1"
-                          " --d-model 8 --layers 1 --epochs 1 --adapt-from " + straight.string() +
-                          " --out " + (dir.path / "bad").string(),
+                          " --d-model 8 --layers 1 --epochs 1 --adapt-from " +
+                          straight.string() + " --out " + (dir.path / "bad").string(),
                       dir.path / "f.log") != 0);
   CHECK(read_all((dir.path / "f.log").string()).find("d_model = 16, this run 8") !=
         std::string::npos);

@@ -235,10 +235,9 @@ int run(int argc, char** argv) {
   if (!annotations_table.empty()) {
     for (const eeg::Annotation& a : eeg::read_annotation_file(annotations_table))
       recording.annotations.push_back(a);
-    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
-                     [](const eeg::Annotation& x, const eeg::Annotation& y) {
-                       return x.onset_s < y.onset_s;
-                     });
+    std::stable_sort(
+        recording.annotations.begin(), recording.annotations.end(),
+        [](const eeg::Annotation& x, const eeg::Annotation& y) { return x.onset_s < y.onset_s; });
   }
   print_recording(path, recording, max_annotations);
   return 0;

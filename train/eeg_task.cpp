@@ -57,7 +57,10 @@ std::string detect_eeg_format(const std::string& path) {
   in.read(head, sizeof head);
   const std::string first(head, static_cast<size_t>(in.gcount()));
   if (first == std::string("\x89HDF\r\n\x1a\n", 8)) return "hdf5";
-  if (first == "0       " || first == std::string("\xff" "BIOSEMI", 8)) return "edf";
+  if (first == "0       " || first == std::string("\xff"
+                                                  "BIOSEMI",
+                                                  8))
+    return "edf";
   throw std::runtime_error("cannot tell the format of " + path +
                            ": no .edf, .h5 or .hdf5 extension, and it starts neither with EDF's "
                            "version field '0       ' nor with the HDF5 signature");
@@ -92,10 +95,9 @@ eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& h
                                     : ")"));
     for (const eeg::Annotation& a : eeg::read_annotation_file(table))
       recording.annotations.push_back(a);
-    std::stable_sort(recording.annotations.begin(), recording.annotations.end(),
-                     [](const eeg::Annotation& x, const eeg::Annotation& y) {
-                       return x.onset_s < y.onset_s;
-                     });
+    std::stable_sort(
+        recording.annotations.begin(), recording.annotations.end(),
+        [](const eeg::Annotation& x, const eeg::Annotation& y) { return x.onset_s < y.onset_s; });
   }
   return recording;
 }
@@ -219,8 +221,9 @@ Split split_recordings(const std::vector<bool>& has_seizure, double val_fraction
     throw std::invalid_argument("split_recordings: need at least 3 recordings, got " +
                                 std::to_string(n));
   if (!(val_fraction > 0 && test_fraction > 0 && val_fraction + test_fraction < 1))
-    throw std::invalid_argument("split_recordings: --val-fraction and --test-fraction must be "
-                                "positive with a sum below 1");
+    throw std::invalid_argument(
+        "split_recordings: --val-fraction and --test-fraction must be "
+        "positive with a sum below 1");
   // Two pools, each shuffled by Fisher-Yates with std::mt19937_64, whose output the C++
   // standard fixes, so a seed gives the same split on every platform.
   std::vector<int64_t> pools[2];
@@ -321,17 +324,18 @@ Tensor patchify(const Tensor& clips, int64_t patch) {
     throw std::invalid_argument("patchify: " + std::to_string(t) + " samples per clip are not " +
                                 "a multiple of the patch size " + std::to_string(patch));
   const int64_t tokens = t / patch;
-  return clips.reshape({b, c, tokens, patch})  // (b, C, L, P)
-      .permute({0, 2, 1, 3})                    // (b, L, C, P)
+  return clips
+      .reshape({b, c, tokens, patch}) // (b, C, L, P)
+      .permute({0, 2, 1, 3})          // (b, L, C, P)
       .contiguous()
-      .reshape({b, tokens, c * patch});         // (b, L, C P)
+      .reshape({b, tokens, c * patch}); // (b, L, C P)
 }
 
 namespace {
 
 MambaConfig mamba_config(const ModelOptions& o) {
-  MambaConfig c = MambaConfig::make(/*vocab_size=*/1, o.d_model, o.n_layer, o.d_state, o.expand,
-                                    o.d_conv);
+  MambaConfig c =
+      MambaConfig::make(/*vocab_size=*/1, o.d_model, o.n_layer, o.d_state, o.expand, o.d_conv);
   c.validate();
   return c;
 }
@@ -347,8 +351,8 @@ s4::S4Config s4_config(const ModelOptions& o) {
 
 // (b, L, d) -> (b): the largest value over time of each feature, then the head.
 Var pool_and_score(const Var& hidden, const nn::Linear& head) {
-  const Var pooled = max(hidden, {1});          // (b, d)
-  return squeeze(head.forward(pooled), 1);      // (b)
+  const Var pooled = max(hidden, {1});     // (b, d)
+  return squeeze(head.forward(pooled), 1); // (b)
 }
 
 } // namespace
@@ -370,9 +374,9 @@ MambaDetector::MambaDetector(const ModelOptions& o, nn::Init init)
 }
 
 Var MambaDetector::forward(const Tensor& clips) const {
-  Var hidden = patch_embed.forward(Var(patchify(clips, patch))); // (b, L, d_model)
+  Var hidden = patch_embed.forward(Var(patchify(clips, patch)));    // (b, L, d_model)
   for (const auto& layer : layers) hidden = layer->forward(hidden); // (b, L, d_model)
-  return pool_and_score(norm_f.forward(hidden), head);            // (b)
+  return pool_and_score(norm_f.forward(hidden), head);              // (b)
 }
 
 S4Detector::S4Detector(const ModelOptions& o, nn::Init init)
@@ -392,9 +396,9 @@ S4Detector::S4Detector(const ModelOptions& o, nn::Init init)
 }
 
 Var S4Detector::forward(const Tensor& clips) const {
-  Var hidden = patch_embed.forward(Var(patchify(clips, patch))); // (b, L, d_model)
+  Var hidden = patch_embed.forward(Var(patchify(clips, patch)));    // (b, L, d_model)
   for (const auto& layer : layers) hidden = layer->forward(hidden); // (b, L, d_model)
-  return pool_and_score(norm_f.forward(hidden), head);            // (b)
+  return pool_and_score(norm_f.forward(hidden), head);              // (b)
 }
 
 BandPowerBaseline::BandPowerBaseline(const ModelOptions& o, nn::Init init)
@@ -406,7 +410,7 @@ BandPowerBaseline::BandPowerBaseline(const ModelOptions& o, nn::Init init)
 Var BandPowerBaseline::forward(const Tensor& clips) const {
   const Device device = linear.weight.device();
   const Tensor features = band_power_features(clips, rate_hz).to(device); // (b, C kBands)
-  return squeeze(linear.forward(Var(features)), 1);                      // (b)
+  return squeeze(linear.forward(Var(features)), 1);                       // (b)
 }
 
 std::unique_ptr<Detector> make_detector(const ModelOptions& o, nn::Init init) {
@@ -442,8 +446,9 @@ std::vector<std::string> attach_detector_lora(Detector& model, const nn::LoraOpt
       adapted.push_back("layers." + std::to_string(i) + ".layer.output");
     }
   } else {
-    throw std::invalid_argument("LoRA adaptation needs a mamba or s4 detector; the baseline has "
-                                "96 numbers: train it again on the new recordings instead");
+    throw std::invalid_argument(
+        "LoRA adaptation needs a mamba or s4 detector; the baseline has "
+        "96 numbers: train it again on the new recordings instead");
   }
   // Everything but the adapters and the head is frozen.
   for (auto& [name, p] : model.named_parameters())
@@ -455,9 +460,9 @@ std::vector<std::string> attach_detector_lora(Detector& model, const nn::LoraOpt
 Var weighted_bce_with_logits(const Var& logits, const Tensor& labels, double pos_weight) {
   if (!(pos_weight > 0))
     throw std::invalid_argument("weighted_bce_with_logits: pos_weight must be positive");
-  const Tensor y = labels.to(logits.dtype()).to(logits.device()); // (b) of 0 and 1
-  const Var positive = mul(softplus(neg(logits)), Var(mul(y, pos_weight)));  // w+ y softplus(-x)
-  const Var negative = mul(softplus(logits), Var(add(mul(y, -1.0), 1.0)));   // (1-y) softplus(x)
+  const Tensor y = labels.to(logits.dtype()).to(logits.device());           // (b) of 0 and 1
+  const Var positive = mul(softplus(neg(logits)), Var(mul(y, pos_weight))); // w+ y softplus(-x)
+  const Var negative = mul(softplus(logits), Var(add(mul(y, -1.0), 1.0)));  // (1-y) softplus(x)
   return mean(add(positive, negative));
 }
 

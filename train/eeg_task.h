@@ -56,7 +56,7 @@ struct SourceOptions {
   double synthetic_minutes = 10;
   int64_t synthetic_seed = 0;
   int64_t synthetic_seizures = -1; // per recording; -1: Poisson, 6 an hour on average
-  eeg::Hdf5Options hdf5; // how HDF5 files are read (dataset, axis order, attributes)
+  eeg::Hdf5Options hdf5;           // how HDF5 files are read (dataset, axis order, attributes)
   // When set (e.g. ".csv_bi", "_events.tsv"): every recording has an annotation table beside
   // it, its path with the extension replaced by this suffix (rec_001.edf -> rec_001.csv_bi),
   // whose events (data/annotations.h) are added to the file's own annotations.
@@ -110,15 +110,15 @@ struct ModelOptions {
   int64_t channels = 19;
   int64_t samples = 2400; // per clip
   double rate_hz = 200;
-  int64_t patch = 40;     // samples per token (mamba, s4); must divide `samples`
+  int64_t patch = 40; // samples per token (mamba, s4); must divide `samples`
   int64_t d_model = 32;
   int64_t n_layer = 2;
-  int64_t d_state = 16;   // mamba: state size n; s4: N (N / 2 complex states)
-  int64_t expand = 2;     // mamba: d_inner = expand * d_model
-  int64_t d_conv = 4;     // mamba: depthwise conv width
+  int64_t d_state = 16; // mamba: state size n; s4: N (N / 2 complex states)
+  int64_t expand = 2;   // mamba: d_inner = expand * d_model
+  int64_t d_conv = 4;   // mamba: depthwise conv width
   std::string s4_kernel = "s4d-legs";
-  double dropout = 0.0;   // s4 blocks
-  void validate() const;  // clear errors for impossible settings
+  double dropout = 0.0;  // s4 blocks
+  void validate() const; // clear errors for impossible settings
 };
 
 class Detector : public nn::Module {

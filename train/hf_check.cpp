@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a.rfind("--", 0) == 0 || a == "-h") {
       flag_args.push_back(argv[i]);
-      if (a.find('=') == std::string::npos && (a == "--device" || a == "--dtype" || a == "--adapter") && i + 1 < argc)
+      if (a.find('=') == std::string::npos &&
+          (a == "--device" || a == "--dtype" || a == "--adapter") && i + 1 < argc)
         flag_args.push_back(argv[++i]);
     } else {
       positional.push_back(a);

@@ -137,8 +137,8 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
 std::string render_trace_plot(const TracePlot& plot) {
   const size_t n_traces = plot.traces.size();
   if (plot.names.size() != n_traces)
-    throw std::invalid_argument("trace plot: " + std::to_string(plot.names.size()) +
-                                " names for " + std::to_string(n_traces) + " traces");
+    throw std::invalid_argument("trace plot: " + std::to_string(plot.names.size()) + " names for " +
+                                std::to_string(n_traces) + " traces");
   if (plot.curve_x.size() != plot.curve_y.size())
     throw std::invalid_argument("trace plot: the curve has " + std::to_string(plot.curve_x.size()) +
                                 " x values and " + std::to_string(plot.curve_y.size()) +
@@ -154,7 +154,9 @@ std::string render_trace_plot(const TracePlot& plot) {
       scale = std::max(scale, 4 * std::sqrt(sq / static_cast<double>(trace.size())));
   }
   if (!(scale > 0)) scale = 1;
-  const double t0 = plot.start_s, t1 = plot.start_s + static_cast<double>(std::max<size_t>(samples, 2) - 1) / plot.rate_hz;
+  const double t0 = plot.start_s,
+               t1 = plot.start_s +
+                    static_cast<double>(std::max<size_t>(samples, 2) - 1) / plot.rate_hz;
 
   const double left = 90, right = 20, top = 40, gap = 30, bottom = 45;
   const double w = plot.width - left - right;
@@ -206,7 +208,7 @@ std::string render_trace_plot(const TracePlot& plot) {
       for (size_t c = 0; c < columns; ++c) {
         const size_t a = c * trace.size() / columns, b = (c + 1) * trace.size() / columns;
         const auto [lo, hi] = std::minmax_element(trace.begin() + static_cast<std::ptrdiff_t>(a),
-                                                   trace.begin() + static_cast<std::ptrdiff_t>(b));
+                                                  trace.begin() + static_cast<std::ptrdiff_t>(b));
         const double x = px(t0 + 0.5 * static_cast<double>(a + b) / plot.rate_hz);
         svg << x << "," << y_of(*lo) << " " << x << "," << y_of(*hi) << " ";
       }
@@ -222,8 +224,8 @@ std::string render_trace_plot(const TracePlot& plot) {
   svg << "<text transform=\"translate(16," << curve_top + plot.curve_height / 2
       << ") rotate(-90)\" text-anchor=\"middle\">" << xml_escape(plot.curve_name) << "</text>\n";
   if (plot.threshold >= 0 && plot.threshold <= 1)
-    svg << "<line x1=\"" << left << "\" y1=\"" << py_curve(plot.threshold) << "\" x2=\""
-        << left + w << "\" y2=\"" << py_curve(plot.threshold)
+    svg << "<line x1=\"" << left << "\" y1=\"" << py_curve(plot.threshold) << "\" x2=\"" << left + w
+        << "\" y2=\"" << py_curve(plot.threshold)
         << "\" stroke=\"#888\" stroke-dasharray=\"5,4\"/>\n";
   svg << "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.8\" points=\"";
   for (size_t i = 0; i < plot.curve_x.size(); ++i) {

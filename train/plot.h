@@ -41,13 +41,13 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
 // trace's height (the same scale for all, as on an EEG page, so amplitudes compare).
 struct TracePlot {
   std::string title;
-  double start_s = 0, rate_hz = 1;            // time of sample 0, samples per second
-  std::vector<std::string> names;             // (traces)
-  std::vector<std::vector<double>> traces;    // (traces, samples)
-  double trace_scale = 0;                     // 0: 4 x the largest RMS of the traces
-  std::vector<double> curve_x, curve_y;       // the probability curve (seconds, 0..1)
+  double start_s = 0, rate_hz = 1;         // time of sample 0, samples per second
+  std::vector<std::string> names;          // (traces)
+  std::vector<std::vector<double>> traces; // (traces, samples)
+  double trace_scale = 0;                  // 0: 4 x the largest RMS of the traces
+  std::vector<double> curve_x, curve_y;    // the probability curve (seconds, 0..1)
   std::string curve_name = "p(seizure)";
-  double threshold = -1;                      // drawn when in [0, 1]
+  double threshold = -1;                         // drawn when in [0, 1]
   std::vector<std::pair<double, double>> marked; // [start_s, end_s) shaded
   std::string marked_name = "seizure (annotation)";
   int width = 1000, trace_height = 46, curve_height = 120;

@@ -90,49 +90,48 @@ struct Settings {
   double clip_s = 12, train_stride_s = 6, min_overlap_s = 1, rate_hz = 200;
   double val_fraction = 0.15, test_fraction = 0.15;
   int64_t epochs = 5, batch = 32, eval_batch = 64, seed = 0, min_consecutive = 1;
-  std::string adapt_from;  // a train_eeg --out folder whose detector is adapted with LoRA
+  std::string adapt_from; // a train_eeg --out folder whose detector is adapted with LoRA
   int64_t lora_r = 8;
   double lora_alpha = 16;
   double lr = 2e-3, weight_decay = 0.1, warmup = 0.05, clip = 1.0;
 
   // What decides the run's numbers: compared with a checkpoint's before resuming.
   Json to_json() const {
-    return Json(Json::Object{
-        {"data", source.data.empty() ? std::string("synthetic") : source.data},
-        {"synthetic_recordings", source.synthetic_recordings},
-        {"synthetic_minutes", source.synthetic_minutes},
-        {"synthetic_seed", source.synthetic_seed},
-        {"synthetic_seizures", source.synthetic_seizures},
-        {"hdf5_dataset", source.hdf5.dataset},
-        {"hdf5_channels_first", source.hdf5.channels_first},
-        {"hdf5_rate_hz", source.hdf5.rate_hz},
-        {"hdf5_labels", source.hdf5.labels_dataset},
-        {"annotations_suffix", source.annotations_suffix},
-        {"model", model.kind},
-        {"patch", model.patch},
-        {"d_model", model.d_model},
-        {"layers", model.n_layer},
-        {"d_state", model.d_state},
-        {"expand", model.expand},
-        {"d_conv", model.d_conv},
-        {"s4_kernel", model.s4_kernel},
-        {"dropout", model.dropout},
-        {"clip_s", clip_s},
-        {"train_stride_s", train_stride_s},
-        {"min_overlap_s", min_overlap_s},
-        {"rate_hz", rate_hz},
-        {"val_fraction", val_fraction},
-        {"test_fraction", test_fraction},
-        {"epochs", epochs},
-        {"batch", batch},
-        {"seed", seed},
-        {"lr", lr},
-        {"weight_decay", weight_decay},
-        {"warmup", warmup},
-        {"clip", clip},
-        {"adapt_from", adapt_from},
-        {"lora_r", lora_r},
-        {"lora_alpha", lora_alpha}});
+    return Json(Json::Object{{"data", source.data.empty() ? std::string("synthetic") : source.data},
+                             {"synthetic_recordings", source.synthetic_recordings},
+                             {"synthetic_minutes", source.synthetic_minutes},
+                             {"synthetic_seed", source.synthetic_seed},
+                             {"synthetic_seizures", source.synthetic_seizures},
+                             {"hdf5_dataset", source.hdf5.dataset},
+                             {"hdf5_channels_first", source.hdf5.channels_first},
+                             {"hdf5_rate_hz", source.hdf5.rate_hz},
+                             {"hdf5_labels", source.hdf5.labels_dataset},
+                             {"annotations_suffix", source.annotations_suffix},
+                             {"model", model.kind},
+                             {"patch", model.patch},
+                             {"d_model", model.d_model},
+                             {"layers", model.n_layer},
+                             {"d_state", model.d_state},
+                             {"expand", model.expand},
+                             {"d_conv", model.d_conv},
+                             {"s4_kernel", model.s4_kernel},
+                             {"dropout", model.dropout},
+                             {"clip_s", clip_s},
+                             {"train_stride_s", train_stride_s},
+                             {"min_overlap_s", min_overlap_s},
+                             {"rate_hz", rate_hz},
+                             {"val_fraction", val_fraction},
+                             {"test_fraction", test_fraction},
+                             {"epochs", epochs},
+                             {"batch", batch},
+                             {"seed", seed},
+                             {"lr", lr},
+                             {"weight_decay", weight_decay},
+                             {"warmup", warmup},
+                             {"clip", clip},
+                             {"adapt_from", adapt_from},
+                             {"lora_r", lora_r},
+                             {"lora_alpha", lora_alpha}});
   }
 };
 
@@ -146,10 +145,10 @@ struct RecordingInfo {
 
 // Clips of several recordings, stacked.
 struct ClipSet {
-  Tensor data;                     // (clips, channels, samples) float32, CPU
-  std::vector<int> labels;         // (clips) 1 seizure, 0 not
-  std::vector<int64_t> recording;  // (clips) index into the RecordingInfo list
-  std::vector<double> start_s;     // (clips)
+  Tensor data;                    // (clips, channels, samples) float32, CPU
+  std::vector<int> labels;        // (clips) 1 seizure, 0 not
+  std::vector<int64_t> recording; // (clips) index into the RecordingInfo list
+  std::vector<double> start_s;    // (clips)
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t positives() const {
     int64_t n = 0;
@@ -189,9 +188,10 @@ std::vector<RecordingInfo> read_infos(const std::vector<std::string>& files, con
     RecordingInfo info{path, stem(path), recording.duration_s, {}};
     for (const auto& [start, end] : eeg::seizure_intervals(recording, clip_options)) {
       if (start >= recording.duration_s) {
-        std::printf("note: %s: a seizure annotated at %.1f s starts after the recording's end "
-                    "(%.1f s) and labels nothing: is its table in seconds?\n",
-                    path.c_str(), start, recording.duration_s);
+        std::printf(
+            "note: %s: a seizure annotated at %.1f s starts after the recording's end "
+            "(%.1f s) and labels nothing: is its table in seconds?\n",
+            path.c_str(), start, recording.duration_s);
         continue;
       }
       info.seizures.push_back({start, end});
@@ -212,8 +212,7 @@ ClipSet load_clips(const std::vector<RecordingInfo>& infos, const std::vector<in
     eeg::Clips clips;
     try {
       clips = eeg::preprocess(
-          eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix),
-          options);
+          eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix), options);
     } catch (const std::exception& e) {
       throw std::runtime_error(info.path + ": " + e.what());
     }
@@ -294,8 +293,7 @@ std::vector<eeg::RecordingScores> recording_scores(const ClipSet& set,
 }
 
 Evaluation evaluate(const ClipSet& set, const std::vector<double>& probability,
-                    const std::vector<RecordingInfo>& infos, const Settings& s,
-                    double threshold) {
+                    const std::vector<RecordingInfo>& infos, const Settings& s, double threshold) {
   Evaluation e;
   e.clips = set.size();
   e.positives = set.positives();
@@ -311,24 +309,25 @@ Evaluation evaluate(const ClipSet& set, const std::vector<double>& probability,
 
 Json evaluation_json(const Evaluation& e) {
   using train::finite_or_null; // NaN (a ratio over an empty class) becomes null
-  return Json(Json::Object{{"clips", e.clips},
-                           {"seizure_clips", e.positives},
-                           {"recordings", e.recordings},
-                           {"auroc", finite_or_null(e.auroc)},
-                           {"auprc", finite_or_null(e.auprc)},
-                           {"threshold", e.at_threshold.threshold},
-                           {"sensitivity", finite_or_null(e.at_threshold.sensitivity)},
-                           {"specificity", finite_or_null(e.at_threshold.specificity)},
-                           {"tp", e.at_threshold.tp},
-                           {"fp", e.at_threshold.fp},
-                           {"tn", e.at_threshold.tn},
-                           {"fn", e.at_threshold.fn},
-                           {"seizures", e.events.seizures},
-                           {"detected_seizures", e.events.detected_seizures},
-                           {"event_sensitivity", finite_or_null(e.events.sensitivity)},
-                           {"false_alarms", e.events.false_alarms},
-                           {"hours", e.events.hours},
-                           {"false_alarms_per_hour", finite_or_null(e.events.false_alarms_per_hour)}});
+  return Json(
+      Json::Object{{"clips", e.clips},
+                   {"seizure_clips", e.positives},
+                   {"recordings", e.recordings},
+                   {"auroc", finite_or_null(e.auroc)},
+                   {"auprc", finite_or_null(e.auprc)},
+                   {"threshold", e.at_threshold.threshold},
+                   {"sensitivity", finite_or_null(e.at_threshold.sensitivity)},
+                   {"specificity", finite_or_null(e.at_threshold.specificity)},
+                   {"tp", e.at_threshold.tp},
+                   {"fp", e.at_threshold.fp},
+                   {"tn", e.at_threshold.tn},
+                   {"fn", e.at_threshold.fn},
+                   {"seizures", e.events.seizures},
+                   {"detected_seizures", e.events.detected_seizures},
+                   {"event_sensitivity", finite_or_null(e.events.sensitivity)},
+                   {"false_alarms", e.events.false_alarms},
+                   {"hours", e.events.hours},
+                   {"false_alarms_per_hour", finite_or_null(e.events.false_alarms_per_hour)}});
 }
 
 // ---- checkpoints ----------------------------------------------------------------------------
@@ -336,7 +335,7 @@ Json evaluation_json(const Evaluation& e) {
 struct RunState {
   int64_t epochs_done = 0, step = 0, best_epoch = -1;
   double best_val_auroc = -1;
-  std::vector<double> train_loss;                   // per step
+  std::vector<double> train_loss;                     // per step
   std::vector<double> val_loss, val_auroc, val_auprc; // per epoch
 };
 
@@ -357,8 +356,8 @@ std::vector<double> doubles_of(const Json& json, const std::string& key) {
 // (best.safetensors: the model when `is_best`, else the previous checkpoint's copy), and only
 // then are copied to out/model.safetensors, so the two never disagree after a crash.
 void save_checkpoint(const std::string& out, const eegtask::Detector& model,
-                     const optim::AdamW& optimizer, const RunState& state,
-                     const Settings& settings, bool is_best) {
+                     const optim::AdamW& optimizer, const RunState& state, const Settings& settings,
+                     bool is_best) {
   const std::string tmp = out + "/checkpoint.tmp", dir = out + "/checkpoint",
                     old = out + "/checkpoint.old";
   fs::remove_all(tmp);
@@ -397,8 +396,8 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-RunState load_checkpoint(const std::string& out, eegtask::Detector& model,
-                         optim::AdamW& optimizer, const Settings& settings) {
+RunState load_checkpoint(const std::string& out, eegtask::Detector& model, optim::AdamW& optimizer,
+                         const Settings& settings) {
   std::string dir = out + "/checkpoint";
   if (!fs::exists(dir + "/state.json") && fs::exists(out + "/checkpoint.old/state.json"))
     dir = out + "/checkpoint.old"; // stopped between the two renames
@@ -410,9 +409,9 @@ RunState load_checkpoint(const std::string& out, eegtask::Detector& model,
   for (const auto& [key, value] : now.as_object()) {
     const Json* before = saved.find(key);
     if (!before || *before != value)
-      throw train::UsageError("--resume: setting '" + key + "' is " + value.dump() +
-                              " now but " + (before ? before->dump() : "absent") +
-                              " in the checkpoint " + dir + "; resume with the same flags");
+      throw train::UsageError("--resume: setting '" + key + "' is " + value.dump() + " now but " +
+                              (before ? before->dump() : "absent") + " in the checkpoint " + dir +
+                              "; resume with the same flags");
   }
   load_module(model, dir + "/model.safetensors");
   const SafetensorsFile moments = load_safetensors(dir + "/optimizer.safetensors");
@@ -460,8 +459,8 @@ void truncate_metrics_log(const std::string& path, int64_t epochs_done, int64_t 
 // ---- plots ----------------------------------------------------------------------------------
 
 void write_plots(const std::string& out, const Settings& s, const RunState& state,
-                 int64_t steps_per_epoch, const std::vector<std::pair<std::string,
-                 std::vector<eeg::RocPoint>>>& rocs) {
+                 int64_t steps_per_epoch,
+                 const std::vector<std::pair<std::string, std::vector<eeg::RocPoint>>>& rocs) {
   // Training loss per step (a running mean over an epoch's tenth, for readability) and the
   // validation loss at each epoch's end, on the same step axis.
   train::Series train_curve{"training loss (running mean)", {}, {}};
@@ -499,12 +498,11 @@ void write_plots(const std::string& out, const Settings& s, const RunState& stat
 // One test recording with a seizure: its EEG around the first seizure (60 s either side), the
 // model's probability per clip under it, the annotated seizure shaded.
 void write_trace(const std::string& path, const RecordingInfo& info, const ClipSet& set,
-                 const std::vector<double>& probability, int64_t recording_index,
-                 double threshold, const Settings& s) {
+                 const std::vector<double>& probability, int64_t recording_index, double threshold,
+                 const Settings& s) {
   eeg::PreprocessOptions options = preprocess_options(s, s.clip_s);
-  const eeg::Recording r =
-      eeg::preprocess_recording(
-          eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix), options);
+  const eeg::Recording r = eeg::preprocess_recording(
+      eegtask::read_recording(info.path, s.source.hdf5, s.source.annotations_suffix), options);
   const eeg::Interval seizure = info.seizures.front();
   const double rate = r.channels.front().rate_hz;
   const double from = std::clamp(seizure.start_s - 60, 0.0, r.duration_s);
@@ -521,8 +519,9 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
     const size_t a = std::min(static_cast<size_t>(from * rate), c.samples.size());
     const size_t b = std::max(a, static_cast<size_t>(to * rate));
     plot.names.push_back(c.label);
-    plot.traces.emplace_back(c.samples.begin() + static_cast<std::ptrdiff_t>(a),
-                             c.samples.begin() + static_cast<std::ptrdiff_t>(std::min(b, c.samples.size())));
+    plot.traces.emplace_back(
+        c.samples.begin() + static_cast<std::ptrdiff_t>(a),
+        c.samples.begin() + static_cast<std::ptrdiff_t>(std::min(b, c.samples.size())));
   }
   plot.trace_scale = 8; // z-scored channels: +-8 standard deviations fill a trace's band
   for (int64_t i = 0; i < set.size(); ++i) {
@@ -549,8 +548,8 @@ void adapt_detector(eegtask::Detector& model, const Settings& s, Generator& gen)
                           "s4_kernel", "clip_s", "rate_hz"}) {
     const Json* before = config.find(key);
     if (!before || *before != now.at(key))
-      throw train::UsageError("--adapt-from " + s.adapt_from + ": its detector has " + key +
-                              " = " + (before ? before->dump() : "nothing") + ", this run " +
+      throw train::UsageError("--adapt-from " + s.adapt_from + ": its detector has " + key + " = " +
+                              (before ? before->dump() : "nothing") + ", this run " +
                               now.at(key).dump() + "; give the same model flags");
   }
   load_module(model, s.adapt_from + "/model.safetensors");
@@ -564,10 +563,11 @@ void adapt_detector(eegtask::Detector& model, const Settings& s, Generator& gen)
     total += p.numel();
     if (p.requires_grad()) trainable += p.numel();
   }
-  std::printf("adapting %s/model.safetensors with LoRA (r %lld, alpha %g) on %zu layers: %lld of "
-              "%lld parameters train (the adapters and the head)\n",
-              s.adapt_from.c_str(), static_cast<long long>(s.lora_r), s.lora_alpha,
-              adapted.size(), static_cast<long long>(trainable), static_cast<long long>(total));
+  std::printf(
+      "adapting %s/model.safetensors with LoRA (r %lld, alpha %g) on %zu layers: %lld of "
+      "%lld parameters train (the adapters and the head)\n",
+      s.adapt_from.c_str(), static_cast<long long>(s.lora_r), s.lora_alpha, adapted.size(),
+      static_cast<long long>(trainable), static_cast<long long>(total));
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -633,8 +633,9 @@ int run(int argc, char** argv) {
   flags.add("epochs", &s.epochs, "passes over the training clips");
   flags.add("batch", &s.batch, "clips per step");
   flags.add("lr", &s.lr, "peak learning rate (AdamW)");
-  flags.add("weight-decay", &s.weight_decay, "AdamW weight decay (not on biases, norms, SSM "
-                                             "parameters)");
+  flags.add("weight-decay", &s.weight_decay,
+            "AdamW weight decay (not on biases, norms, SSM "
+            "parameters)");
   flags.add("warmup", &s.warmup, "fraction of the steps spent warming up");
   flags.add("clip", &s.clip, "global gradient-norm clip");
   flags.add("min-consecutive", &s.min_consecutive,
@@ -658,11 +659,13 @@ int run(int argc, char** argv) {
   if (s.epochs < 1 || s.batch < 1 || s.eval_batch < 1 || s.min_consecutive < 1)
     throw train::UsageError("train_eeg: --epochs, --batch and --min-consecutive must be >= 1");
   if (!(s.lr > 0) || !(s.clip > 0) || !(s.weight_decay >= 0) || !(s.warmup >= 0 && s.warmup < 1))
-    throw train::UsageError("train_eeg: --lr and --clip must be positive, --weight-decay >= 0, "
-                            "--warmup in [0, 1)");
+    throw train::UsageError(
+        "train_eeg: --lr and --clip must be positive, --weight-decay >= 0, "
+        "--warmup in [0, 1)");
   if (!(s.clip_s > 0) || !(s.train_stride_s > 0) || !(s.min_overlap_s >= 0) || !(s.rate_hz > 0))
-    throw train::UsageError("train_eeg: --clip-s, --train-stride-s and --rate must be positive, "
-                            "--min-overlap-s >= 0");
+    throw train::UsageError(
+        "train_eeg: --clip-s, --train-stride-s and --rate must be positive, "
+        "--min-overlap-s >= 0");
   if (s.seed < 0 || stop_after < 0)
     throw train::UsageError("train_eeg: --seed and --stop-after must be >= 0");
   const double samples_per_clip = s.clip_s * s.rate_hz;
@@ -691,11 +694,12 @@ int run(int argc, char** argv) {
     for (int64_t i : part) n += infos[i].seizures.size();
     return n;
   };
-  std::printf("recordings: %zu (train %zu with %zu seizures, validation %zu with %zu, test %zu "
-              "with %zu), split by recording (seed %lld)\n",
-              infos.size(), split.train.size(), count_seizures(split.train), split.val.size(),
-              count_seizures(split.val), split.test.size(), count_seizures(split.test),
-              static_cast<long long>(s.seed));
+  std::printf(
+      "recordings: %zu (train %zu with %zu seizures, validation %zu with %zu, test %zu "
+      "with %zu), split by recording (seed %lld)\n",
+      infos.size(), split.train.size(), count_seizures(split.train), split.val.size(),
+      count_seizures(split.val), split.test.size(), count_seizures(split.test),
+      static_cast<long long>(s.seed));
   std::fflush(stdout);
 
   // 3. Preprocessed clips.
@@ -703,9 +707,10 @@ int run(int argc, char** argv) {
   const ClipSet val_set = load_clips(infos, split.val, s, s.clip_s);
   const ClipSet test_set = load_clips(infos, split.test, s, s.clip_s);
   if (train_set.positives() == 0)
-    throw std::runtime_error("the training recordings have no seizure clips: nothing to learn "
-                             "from (are the seizures annotated? see data/eeg_preprocess.h "
-                             "for the annotation texts that count)");
+    throw std::runtime_error(
+        "the training recordings have no seizure clips: nothing to learn "
+        "from (are the seizures annotated? see data/eeg_preprocess.h "
+        "for the annotation texts that count)");
   s.model.channels = train_set.data.size(1);
   // 4. Class imbalance.
   const double n_pos = static_cast<double>(train_set.positives());
@@ -713,17 +718,19 @@ int run(int argc, char** argv) {
   const double pos_weight = n_neg / n_pos;
   const double data_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  std::printf("clips of %g s at %g Hz, %lld channels: train %lld (%lld seizure, stride %g s), "
-              "validation %lld (%lld), test %lld (%lld); prepared in %.1f s\n",
-              s.clip_s, s.rate_hz, static_cast<long long>(s.model.channels),
-              static_cast<long long>(train_set.size()), static_cast<long long>(n_pos),
-              s.train_stride_s, static_cast<long long>(val_set.size()),
-              static_cast<long long>(val_set.positives()), static_cast<long long>(test_set.size()),
-              static_cast<long long>(test_set.positives()), data_s);
-  std::printf("class imbalance: %.1f%% of training clips are seizure clips; their loss is "
-              "weighted by pos_weight = %lld / %lld = %.2f\n",
-              100 * n_pos / static_cast<double>(train_set.size()), static_cast<long long>(n_neg),
-              static_cast<long long>(n_pos), pos_weight);
+  std::printf(
+      "clips of %g s at %g Hz, %lld channels: train %lld (%lld seizure, stride %g s), "
+      "validation %lld (%lld), test %lld (%lld); prepared in %.1f s\n",
+      s.clip_s, s.rate_hz, static_cast<long long>(s.model.channels),
+      static_cast<long long>(train_set.size()), static_cast<long long>(n_pos), s.train_stride_s,
+      static_cast<long long>(val_set.size()), static_cast<long long>(val_set.positives()),
+      static_cast<long long>(test_set.size()), static_cast<long long>(test_set.positives()),
+      data_s);
+  std::printf(
+      "class imbalance: %.1f%% of training clips are seizure clips; their loss is "
+      "weighted by pos_weight = %lld / %lld = %.2f\n",
+      100 * n_pos / static_cast<double>(train_set.size()), static_cast<long long>(n_neg),
+      static_cast<long long>(n_pos), pos_weight);
 
   // 5. Model, optimizer, schedule.
   Generator init_gen(static_cast<uint64_t>(s.seed));
@@ -737,10 +744,13 @@ int run(int argc, char** argv) {
     if (p.requires_grad()) trainable.emplace_back(name, p);
   std::vector<Var> trainable_vars;
   for (const auto& [name, p] : trainable) trainable_vars.push_back(p);
-  optim::AdamW optimizer(trainable,
-                         {s.lr, 0.9, 0.999, 1e-8, s.weight_decay,
-                          {"bias", "norm", "A_log", ".D", "log_dt", "log_A_real", "A_imag",
-                           "log_Lambda_real", "Lambda_imag"}});
+  optim::AdamW optimizer(trainable, {s.lr,
+                                     0.9,
+                                     0.999,
+                                     1e-8,
+                                     s.weight_decay,
+                                     {"bias", "norm", "A_log", ".D", "log_dt", "log_A_real",
+                                      "A_imag", "log_Lambda_real", "Lambda_imag"}});
   const int64_t steps_per_epoch = (train_set.size() + s.batch - 1) / s.batch;
   const int64_t total_steps = s.epochs * steps_per_epoch;
   const optim::WarmupCosineLR schedule(s.lr, static_cast<int64_t>(s.warmup * total_steps),
@@ -781,8 +791,8 @@ int run(int argc, char** argv) {
     double epoch_loss = 0;
     for (int64_t b = 0; b < steps_per_epoch; ++b) {
       const auto first = order.begin() + b * s.batch;
-      const std::vector<int64_t> index(first, first + std::min<int64_t>(s.batch, train_set.size() -
-                                                                                   b * s.batch));
+      const std::vector<int64_t> index(
+          first, first + std::min<int64_t>(s.batch, train_set.size() - b * s.batch));
       const auto [clips, labels] = gather(train_set, index, dev); // (b, C, T), (b)
       optimizer.lr = schedule.lr_at(state.step);
       optimizer.zero_grad();
@@ -834,20 +844,22 @@ int run(int argc, char** argv) {
                                 {"val_auroc", train::finite_or_null(val_auroc)},
                                 {"val_auprc", train::finite_or_null(val_auprc)},
                                 {"epoch_s", epoch_s}}));
-    std::printf("epoch %lld: train loss %.4f, validation loss %.4f, AUROC %s, AUPRC %s "
-                "(%.1f s)%s\n",
-                static_cast<long long>(epoch + 1), epoch_loss / static_cast<double>(steps_per_epoch),
-                val_loss, format_metric(val_auroc).c_str(), format_metric(val_auprc).c_str(),
-                epoch_s, best ? "  best so far: saved" : "");
+    std::printf(
+        "epoch %lld: train loss %.4f, validation loss %.4f, AUROC %s, AUPRC %s "
+        "(%.1f s)%s\n",
+        static_cast<long long>(epoch + 1), epoch_loss / static_cast<double>(steps_per_epoch),
+        val_loss, format_metric(val_auroc).c_str(), format_metric(val_auprc).c_str(), epoch_s,
+        best ? "  best so far: saved" : "");
     std::fflush(stdout);
     save_checkpoint(out, *model, optimizer, state, s, best);
   }
 
   if (state.epochs_done < s.epochs) {
-    std::printf("stopped after epoch %lld of %lld (--stop-after %lld); continue with the same "
-                "flags and --resume\n",
-                static_cast<long long>(state.epochs_done), static_cast<long long>(s.epochs),
-                static_cast<long long>(stop_after));
+    std::printf(
+        "stopped after epoch %lld of %lld (--stop-after %lld); continue with the same "
+        "flags and --resume\n",
+        static_cast<long long>(state.epochs_done), static_cast<long long>(s.epochs),
+        static_cast<long long>(stop_after));
     return 0;
   }
 
@@ -875,7 +887,8 @@ int run(int argc, char** argv) {
                                       {"threshold", threshold},
                                       {"validation", evaluation_json(val_eval)},
                                       {"test", evaluation_json(test_eval)}})
-                            .dump(1) + "\n");
+                            .dump(1) +
+                        "\n");
   std::string csv = "recording,start_s,label,probability\n";
   for (int64_t i = 0; i < test_set.size(); ++i) {
     char line[256];
@@ -901,15 +914,16 @@ int run(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   // best_val_auroc holds -loss when validation has one class (see the epoch loop).
   const bool by_auroc = std::isfinite(val_eval.auroc);
-  std::printf("\nbest epoch %lld (validation %s %s); threshold %.3f chosen on validation "
-              "(max sensitivity + specificity)\n\n",
-              static_cast<long long>(state.best_epoch), by_auroc ? "AUROC" : "loss",
-              format_metric(by_auroc ? state.best_val_auroc : -state.best_val_auroc).c_str(),
-              threshold);
-  std::printf("| model | split | AUROC | AUPRC | sensitivity | specificity | seizures detected | "
-              "event sensitivity | false alarms / h |\n|---|---|---|---|---|---|---|---|---|\n");
-  for (const auto& [name, e] : {std::pair<const char*, const Evaluation&>{"validation", val_eval},
-                                {"test", test_eval}})
+  std::printf(
+      "\nbest epoch %lld (validation %s %s); threshold %.3f chosen on validation "
+      "(max sensitivity + specificity)\n\n",
+      static_cast<long long>(state.best_epoch), by_auroc ? "AUROC" : "loss",
+      format_metric(by_auroc ? state.best_val_auroc : -state.best_val_auroc).c_str(), threshold);
+  std::printf(
+      "| model | split | AUROC | AUPRC | sensitivity | specificity | seizures detected | "
+      "event sensitivity | false alarms / h |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& [name, e] :
+       {std::pair<const char*, const Evaluation&>{"validation", val_eval}, {"test", test_eval}})
     std::printf("| %s | %s | %s | %s | %s | %s | %lld / %lld | %s | %s |\n", s.model.kind.c_str(),
                 name, format_metric(e.auroc).c_str(), format_metric(e.auprc).c_str(),
                 format_metric(e.at_threshold.sensitivity).c_str(),
@@ -920,9 +934,10 @@ int run(int argc, char** argv) {
                 format_metric(e.events.false_alarms_per_hour, "%.2f").c_str());
   std::printf("\nplots: %s/loss.svg, %s/roc.svg, %s\n", out.c_str(), out.c_str(),
               trace_note.c_str());
-  std::printf("wrote %s/{model.safetensors,config.json,results.json,metrics.jsonl,"
-              "test_predictions.csv,checkpoint/} in %s\n",
-              out.c_str(), train::format_duration(total_s).c_str());
+  std::printf(
+      "wrote %s/{model.safetensors,config.json,results.json,metrics.jsonl,"
+      "test_predictions.csv,checkpoint/} in %s\n",
+      out.c_str(), train::format_duration(total_s).c_str());
   return 0;
 }
 

@@ -28,10 +28,10 @@
 // before and after, the median step time and the peak memory (CUDA: the caching allocator's
 // peak; CPU: the process's peak resident set, which includes everything else too).
 //
-// Output (in --out, default runs/train_lora-<method>): metrics.jsonl, loss.svg; adapter/ (adapter_config.json +
-// adapter_model.safetensors, as peft writes them; peft loads those with targets it supports:
-// in_proj, x_proj, embeddings) for lora and qlora; checkpoint/ (the whole model, HF format) for
-// full, or for lora with --merged (the adapters folded into the weights).
+// Output (in --out, default runs/train_lora-<method>): metrics.jsonl, loss.svg; adapter/
+// (adapter_config.json + adapter_model.safetensors, as peft writes them; peft loads those with
+// targets it supports: in_proj, x_proj, embeddings) for lora and qlora; checkpoint/ (the whole
+// model, HF format) for full, or for lora with --merged (the adapters folded into the weights).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -79,16 +79,17 @@ std::string read_text(const std::string& data_path, std::string* description) {
     }
     std::sort(files.begin(), files.end());
     if (files.empty())
-      throw std::runtime_error("train_lora: no --data given, and the default corpus (the "
-                               "project's headers) is not under " +
-                               fs::current_path().string() + ": run from the repository root");
+      throw std::runtime_error(
+          "train_lora: no --data given, and the default corpus (the "
+          "project's headers) is not under " +
+          fs::current_path().string() + ": run from the repository root");
   }
   std::string text;
   for (const std::string& file : files) text += read_file(file);
   if (text.empty()) throw std::runtime_error("train_lora: " + files.front() + " is empty");
-  *description = files.size() == 1 ? files.front()
-                                   : std::to_string(files.size()) + " files (" + files.front() +
-                                         ", ...)";
+  *description = files.size() == 1
+                     ? files.front()
+                     : std::to_string(files.size()) + " files (" + files.front() + ", ...)";
   return text;
 }
 
@@ -175,15 +176,18 @@ int run(int argc, char** argv) {
     throw UsageError("train_lora: --method must be full, lora or qlora, got '" + method + "'");
   if (r < 1 || steps < 1 || batch_size < 1 || seq_len < 2 || eval_every < 1 || eval_windows < 1 ||
       sample_len < 1 || timing_steps < 0)
-    throw UsageError("train_lora: --r, --steps, --batch, --eval-every, --eval-windows and "
-                     "--sample-len must be positive, --seq-len at least 2");
+    throw UsageError(
+        "train_lora: --r, --steps, --batch, --eval-every, --eval-windows and "
+        "--sample-len must be positive, --seq-len at least 2");
   if (!(alpha > 0) || !(lora_dropout >= 0 && lora_dropout < 1) || !(lr >= 0) || !(clip > 0) ||
       !(weight_decay >= 0) || !(warmup >= 0 && warmup <= 1) || !(temperature >= 0))
-    throw UsageError("train_lora: --alpha and --clip must be positive, --lora-dropout in [0, 1), "
-                     "--warmup in [0, 1], --lr, --weight-decay and --temperature >= 0");
+    throw UsageError(
+        "train_lora: --alpha and --clip must be positive, --lora-dropout in [0, 1), "
+        "--warmup in [0, 1], --lr, --weight-decay and --temperature >= 0");
   if (merged && method != "lora")
-    throw UsageError("train_lora: --merged needs --method lora (a qlora base is quantised; a "
-                     "full fine-tune is saved whole anyway)");
+    throw UsageError(
+        "train_lora: --merged needs --method lora (a qlora base is quantised; a "
+        "full fine-tune is saved whole anyway)");
   if (lr == 0) lr = method == "full" ? 5e-4 : 2e-3;
   if (out_dir.empty()) out_dir = "runs/train_lora-" + method;
   const Device dev = parse_device_flag("train_lora", device);
@@ -211,9 +215,10 @@ int run(int argc, char** argv) {
   if (merged && model->config.tie_word_embeddings)
     for (const std::string& t : split_list(targets))
       if (t == "embeddings" || (t.size() > 11 && t.compare(t.size() - 11, 11, ".embeddings") == 0))
-        throw UsageError("train_lora: --merged with an embeddings adapter on a model with tied "
-                         "embeddings would change lm_head too (merge_lora refuses it); leave "
-                         "embeddings out of --targets or drop --merged");
+        throw UsageError(
+            "train_lora: --merged with an embeddings adapter on a model with tied "
+            "embeddings would change lm_head too (merge_lora refuses it); leave "
+            "embeddings out of --targets or drop --merged");
   const std::string text = read_text(data_path, &description);
   const int64_t total = static_cast<int64_t>(text.size());
   const int64_t train_bytes = total - static_cast<int64_t>(std::ceil(kHeldOutFraction * total));
@@ -228,25 +233,26 @@ int run(int argc, char** argv) {
 
   auto sample = [&](const char* when) {
     if (timing) return;
-    const std::string s = sample_bytes(*model, prompt, sample_len, temperature,
-                                       static_cast<uint64_t>(seed) + 2);
+    const std::string s =
+        sample_bytes(*model, prompt, sample_len, temperature, static_cast<uint64_t>(seed) + 2);
     std::printf("sample %s (temperature %g; the first %zu bytes are the prompt):\n%s", when,
                 temperature, prompt.size(), indented(ByteText::text(s)).c_str());
   };
-  std::printf("train_lora: base %s (%lld layers, d_model %lld, vocab %lld: %lld parameters), "
-              "%s on %s\n",
-              base == "random" ? "random (freshly initialised)" : base.c_str(),
-              static_cast<long long>(model->config.n_layer),
-              static_cast<long long>(model->config.d_model),
-              static_cast<long long>(model->config.vocab_size),
-              static_cast<long long>(model->num_parameters()), method.c_str(), dev.str().c_str());
+  std::printf(
+      "train_lora: base %s (%lld layers, d_model %lld, vocab %lld: %lld parameters), "
+      "%s on %s\n",
+      base == "random" ? "random (freshly initialised)" : base.c_str(),
+      static_cast<long long>(model->config.n_layer), static_cast<long long>(model->config.d_model),
+      static_cast<long long>(model->config.vocab_size),
+      static_cast<long long>(model->num_parameters()), method.c_str(), dev.str().c_str());
   std::printf("data: %s, %lld bytes (%lld held out); unigram entropy %.3f bits/byte\n",
               description.c_str(), static_cast<long long>(total),
               static_cast<long long>(val_text.size()), unigram_entropy_bits(train_text));
   const double val_before =
       timing ? NAN : mean_loss(*model, val_text, val_starts, seq_len, batch_size);
-  if (!timing) std::printf("held-out loss before: %.4f nats = %.3f bits/byte\n", val_before,
-                           val_before / std::log(2.0));
+  if (!timing)
+    std::printf("held-out loss before: %.4f nats = %.3f bits/byte\n", val_before,
+                val_before / std::log(2.0));
   sample("before fine-tuning");
 
   // ---- what trains ----
@@ -267,15 +273,15 @@ int run(int argc, char** argv) {
     const LoraSummary summary = apply_lora(*model, lora, &gen);
     if (method == "qlora") {
       const QuantizeSummary q = quantize_base_nf4(*model);
-      std::printf("NF4 base: %lld weights of %zu layers in %zu bytes (%.3f bytes a weight; "
-                  "float32: 4); A_log, D, dt_proj.bias, conv1d, norms and embeddings stay "
-                  "float32\n",
-                  static_cast<long long>(q.values), q.layers.size(), q.bytes,
-                  static_cast<double>(q.bytes) / static_cast<double>(q.values));
+      std::printf(
+          "NF4 base: %lld weights of %zu layers in %zu bytes (%.3f bytes a weight; "
+          "float32: 4); A_log, D, dt_proj.bias, conv1d, norms and embeddings stay "
+          "float32\n",
+          static_cast<long long>(q.values), q.layers.size(), q.bytes,
+          static_cast<double>(q.bytes) / static_cast<double>(q.values));
     }
     std::printf("%s (adapters on %zu modules, r %lld, alpha %g%s)\n", summary.describe().c_str(),
-                summary.adapted.size(), static_cast<long long>(r), alpha,
-                rslora ? ", rsLoRA" : "");
+                summary.adapted.size(), static_cast<long long>(r), alpha, rslora ? ", rsLoRA" : "");
     trainable = lora_parameters(*model);
   }
   optim::AdamW optimizer(trainable,
@@ -312,9 +318,10 @@ int run(int argc, char** argv) {
     const double loss_value = loss.item(); // waits for the GPU
     step_seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::vector<std::pair<std::string, double>> values = {
-        {"loss", loss_value}, {"lr", optimizer.lr}, {"grad_norm", grad_norm},
-        {"step_s", step_seconds.back()}};
+    std::vector<std::pair<std::string, double>> values = {{"loss", loss_value},
+                                                          {"lr", optimizer.lr},
+                                                          {"grad_norm", grad_norm},
+                                                          {"step_s", step_seconds.back()}};
     train_curve.x.push_back(static_cast<double>(step + 1));
     train_curve.y.push_back(loss_value);
     if (!timing && ((step + 1) % eval_every == 0 || step + 1 == steps)) {
