@@ -149,6 +149,7 @@ FUZZ_FLAGS := -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-san
 FUZZ_SRC   := $(wildcard tests/fuzz/*.cpp)
 # The file-format code under test and the tensor layer it builds on (no autograd).
 FUZZ_DEPS  := data/json.cpp data/safetensors.cpp data/atomic_file.cpp data/edf.cpp data/eeg.cpp \
+              data/annotations.cpp data/eeg_preprocess.cpp \
               $(wildcard tensor/*.cpp tensor/cpu/*.cpp)
 fuzz: $(FUZZ_SRC:tests/fuzz/%.cpp=build/fuzz/%)
 build/fuzz/%: tests/fuzz/%.cpp $(FUZZ_DEPS)
