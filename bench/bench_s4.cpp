@@ -264,11 +264,4 @@ static int run(int argc, char** argv) {
 #endif
 }
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return train::run_program(run, argc, argv); }

@@ -1,6 +1,7 @@
 // annotations.cpp: see annotations.h for the accepted tables.
 #include "data/annotations.h"
 
+#include "data/atomic_file.h"
 #include "data/eeg_preprocess.h"
 
 #include <algorithm>
@@ -29,6 +30,11 @@ std::string lower(std::string text) {
 
 // The fields of one line, RFC 4180 style: a field may be quoted ("a, b"), with "" standing
 // for a quote inside it; spaces around a field are trimmed. An unclosed quote is an error.
+void sort_by_onset(std::vector<Annotation>& annotations) {
+  std::stable_sort(annotations.begin(), annotations.end(),
+                   [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
+}
+
 std::vector<std::string> split(const std::string& line, char delimiter, const std::string& where) {
   std::vector<std::string> fields;
   std::string field;
@@ -156,17 +162,19 @@ std::vector<Annotation> parse_annotation_table(const std::string& text, const st
     a.text = fields[label];
     annotations.push_back(a);
   }
-  std::stable_sort(annotations.begin(), annotations.end(),
-                   [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
+  sort_by_onset(annotations);
   return annotations;
 }
 
 std::vector<Annotation> read_annotation_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::invalid_argument(path + ": cannot open the annotation file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_annotation_table(text.str(), path);
+  if (!std::ifstream(path)) throw std::invalid_argument(path + ": cannot open the annotation file");
+  return parse_annotation_table(read_file(path), path);
+}
+
+void add_annotation_file(Recording& recording, const std::string& path) {
+  const std::vector<Annotation> events = read_annotation_file(path);
+  recording.annotations.insert(recording.annotations.end(), events.begin(), events.end());
+  sort_by_onset(recording.annotations);
 }
 
 } // namespace ssm::eeg

@@ -23,5 +23,8 @@ namespace ssm::eeg {
 // The annotations of the file, sorted by onset.
 std::vector<Annotation> parse_annotation_table(const std::string& text, const std::string& name);
 std::vector<Annotation> read_annotation_file(const std::string& path);
+// Adds the table's events to the recording's annotations, which stay sorted by onset (events
+// with equal onsets keep their order, the recording's first).
+void add_annotation_file(Recording& recording, const std::string& path);
 
 } // namespace ssm::eeg

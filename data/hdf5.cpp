@@ -575,13 +575,7 @@ Recording read_hdf5(const std::string& path, const Hdf5Options& options) {
   if (!options.labels_dataset.empty())
     recording.annotations =
         read_label_annotations(file.get(), options, sample_count, rate_hz, error);
-  if (!options.annotations_file.empty()) {
-    for (const Annotation& a : read_annotation_file(options.annotations_file))
-      recording.annotations.push_back(a);
-    std::stable_sort(
-        recording.annotations.begin(), recording.annotations.end(),
-        [](const Annotation& x, const Annotation& y) { return x.onset_s < y.onset_s; });
-  }
+  if (!options.annotations_file.empty()) add_annotation_file(recording, options.annotations_file);
   return recording;
 }
 

@@ -312,12 +312,10 @@ void save_peft_adapter(const std::string& dir, const MambaLM& model, const Mamba
 
 MambaLoraConfig load_peft_adapter(const std::string& dir, MambaLM& model) {
   const std::string config_path = dir + "/adapter_config.json";
-  std::ifstream in(config_path);
-  if (!in) throw std::invalid_argument(config_path + ": cannot open (not a peft adapter folder?)");
-  std::stringstream text;
-  text << in.rdbuf();
+  if (!fs::exists(config_path))
+    throw std::invalid_argument(config_path + ": cannot open (not a peft adapter folder?)");
   const MambaLoraConfig config =
-      MambaLoraConfig::from_json(Json::parse(text.str(), config_path), config_path);
+      MambaLoraConfig::from_json(load_json_file(config_path), config_path);
   if (!lora_parameters(model).empty())
     throw std::invalid_argument("load_peft_adapter: the model already has adapters");
   const std::string weights_path = dir + "/adapter_model.safetensors";

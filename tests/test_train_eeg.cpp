@@ -16,6 +16,7 @@
 
 #include "autograd/functions.h"
 #include "autograd/optim.h"
+#include "data/atomic_file.h"
 #include "data/json.h"
 #include "data/safetensors.h"
 #include "tensor/ops.h"
@@ -245,13 +246,6 @@ std::string train_eeg_path() {
   return (self.parent_path() / "train_eeg").string();
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The "loss" of every step line of a metrics.jsonl.
 std::vector<double> step_losses(const std::string& path) {
   std::vector<double> losses;
@@ -277,7 +271,7 @@ int run_train_eeg(const std::string& args, const fs::path& log) {
   const std::string command = train_eeg_path() + " " + args + " > " + log.string() + " 2>&1";
   const int status = std::system(command.c_str());
   INFO(command);
-  INFO(read_all(log.string()));
+  INFO(read_file(log.string()));
   return status;
 }
 
@@ -306,7 +300,7 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
         "test_predictions.csv", "checkpoint/model.safetensors", "checkpoint/optimizer.safetensors",
         "checkpoint/state.json"})
     CHECK_MESSAGE(fs::exists(straight / file), file);
-  const Json results = Json::parse(read_all((straight / "results.json").string()));
+  const Json results = Json::parse(read_file((straight / "results.json").string()));
   CHECK(results.at("test").get_double("auroc") >= 0);
 
   // The same run in two invocations: 1 epoch, then --resume for the other 3.
@@ -316,13 +310,13 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
   CHECK(step_losses((resumed / "metrics.jsonl").string()).size() == losses.size() / 4);
   REQUIRE(run_train_eeg(common + " --out " + resumed.string() + " --resume", dir.path / "c.log") ==
           0);
-  CHECK(read_all((straight / "model.safetensors").string()) ==
-        read_all((resumed / "model.safetensors").string()));
-  CHECK(read_all((straight / "checkpoint/optimizer.safetensors").string()) ==
-        read_all((resumed / "checkpoint/optimizer.safetensors").string()));
+  CHECK(read_file((straight / "model.safetensors").string()) ==
+        read_file((resumed / "model.safetensors").string()));
+  CHECK(read_file((straight / "checkpoint/optimizer.safetensors").string()) ==
+        read_file((resumed / "checkpoint/optimizer.safetensors").string()));
   CHECK(step_losses((resumed / "metrics.jsonl").string()) == losses);
-  CHECK(read_all((straight / "test_predictions.csv").string()) ==
-        read_all((resumed / "test_predictions.csv").string()));
+  CHECK(read_file((straight / "test_predictions.csv").string()) ==
+        read_file((resumed / "test_predictions.csv").string()));
 
   // Adapting the trained detector to other recordings with LoRA: the base stays as it was,
   // the adapters move.
@@ -333,7 +327,7 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
                             " --val-fraction 0.2 --test-fraction 0.2 --lora-r 2 --adapt-from " +
                             straight.string() + " --out " + adapted.string(),
                         dir.path / "e.log") == 0);
-  const std::string adapt_log = read_all((dir.path / "e.log").string());
+  const std::string adapt_log = read_file((dir.path / "e.log").string());
   CHECK(adapt_log.find("adapting " + straight.string()) != std::string::npos);
   const SafetensorsFile before = load_safetensors((straight / "model.safetensors").string());
   const SafetensorsFile after = load_safetensors((adapted / "model.safetensors").string());
@@ -348,14 +342,14 @@ TEST_CASE("train_eeg: a short run's loss falls, and stop + resume gives the same
                           " --d-model 8 --layers 1 --epochs 1 --adapt-from " +
                           straight.string() + " --out " + (dir.path / "bad").string(),
                       dir.path / "f.log") != 0);
-  CHECK(read_all((dir.path / "f.log").string()).find("d_model = 16, this run 8") !=
+  CHECK(read_file((dir.path / "f.log").string()).find("d_model = 16, this run 8") !=
         std::string::npos);
 
   // Resuming with a different setting is refused, naming it.
   const int status = run_train_eeg(common + " --out " + resumed.string() + " --resume --lr 1e-3",
                                    dir.path / "d.log");
   CHECK(status != 0);
-  const std::string message = read_all((dir.path / "d.log").string());
+  const std::string message = read_file((dir.path / "d.log").string());
   CHECK(message.find("setting 'lr'") != std::string::npos);
 }
 

@@ -232,13 +232,7 @@ int run(int argc, char** argv) {
                      " is read as EDF; --dataset, --channels-last, --rate, --rate-attribute, "
                      "--channel-names-attribute, --labels-dataset and --unit apply to HDF5 files");
   eeg::Recording recording = format == "edf" ? eeg::read_edf(path) : eeg::read_hdf5(path, hdf5);
-  if (!annotations_table.empty()) {
-    for (const eeg::Annotation& a : eeg::read_annotation_file(annotations_table))
-      recording.annotations.push_back(a);
-    std::stable_sort(
-        recording.annotations.begin(), recording.annotations.end(),
-        [](const eeg::Annotation& x, const eeg::Annotation& y) { return x.onset_s < y.onset_s; });
-  }
+  if (!annotations_table.empty()) eeg::add_annotation_file(recording, annotations_table);
   print_recording(path, recording, max_annotations);
   return 0;
 }

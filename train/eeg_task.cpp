@@ -93,11 +93,7 @@ eeg::Recording read_recording(const std::string& path, const eeg::Hdf5Options& h
                                (annotations_suffix[0] == '_'
                                     ? "; the BIDS form without the last _part was tried too)"
                                     : ")"));
-    for (const eeg::Annotation& a : eeg::read_annotation_file(table))
-      recording.annotations.push_back(a);
-    std::stable_sort(
-        recording.annotations.begin(), recording.annotations.end(),
-        [](const eeg::Annotation& x, const eeg::Annotation& y) { return x.onset_s < y.onset_s; });
+    eeg::add_annotation_file(recording, table);
   }
   return recording;
 }

@@ -388,14 +388,6 @@ void save_checkpoint(const std::string& out, const eegtask::Detector& model,
   write_file_atomic(out + "/model.safetensors", read_file(dir + "/best.safetensors"));
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 RunState load_checkpoint(const std::string& out, eegtask::Detector& model, optim::AdamW& optimizer,
                          const Settings& settings) {
   std::string dir = out + "/checkpoint";
@@ -404,7 +396,7 @@ RunState load_checkpoint(const std::string& out, eegtask::Detector& model, optim
   if (!fs::exists(dir + "/state.json"))
     throw train::UsageError("--resume: no checkpoint in " + out + " (expected " + dir +
                             "/state.json)");
-  const Json json = Json::parse(read_text(dir + "/state.json"), dir + "/state.json");
+  const Json json = load_json_file(dir + "/state.json");
   const Json saved = json.at("settings"), now = settings.to_json();
   for (const auto& [key, value] : now.as_object()) {
     const Json* before = saved.find(key);
@@ -542,7 +534,7 @@ void write_trace(const std::string& path, const RecordingInfo& info, const ClipS
 // clips), its best weights loaded, then LoRA attached (train/eeg_task.h).
 void adapt_detector(eegtask::Detector& model, const Settings& s, Generator& gen) {
   const std::string config_path = s.adapt_from + "/config.json";
-  const Json config = Json::parse(read_text(config_path), config_path);
+  const Json config = load_json_file(config_path);
   const Json now = s.to_json();
   for (const char* key : {"model", "patch", "d_model", "layers", "d_state", "expand", "d_conv",
                           "s4_kernel", "clip_s", "rate_hz"}) {
