@@ -111,11 +111,13 @@ Json MambaLoraConfig::to_json(const std::string& base_model_name_or_path) const 
 namespace {
 
 // Calls fn(dotted name, kind, layer pointer) for every module a target may name, in model order.
-template <typename Fn>
-void for_each_target(MambaLM& model, Fn fn) {
+// (Model is MambaLM or const MambaLM: fn gets pointers of the matching constness.)
+template <typename Model, typename Fn>
+void for_each_target(Model& model, Fn fn) {
   fn("backbone.embeddings", "embeddings", &model.backbone.embeddings);
   for (size_t i = 0; i < model.backbone.layers.size(); ++i) {
-    MambaMixer& m = model.backbone.layers[i]->mixer;
+    using Mixer = std::conditional_t<std::is_const_v<Model>, const MambaMixer, MambaMixer>;
+    Mixer& m = model.backbone.layers[i]->mixer;
     const std::string prefix = "backbone.layers." + std::to_string(i) + ".mixer.";
     fn(prefix + "in_proj", "in_proj", &m.in_proj);
     fn(prefix + "conv1d", "conv1d", &m.conv1d);
@@ -220,10 +222,9 @@ std::vector<std::pair<std::string, Var>> lora_parameters(const MambaLM& model) {
 
 bool has_unmerged_lora(const MambaLM& model) {
   bool found = false;
-  for_each_target(const_cast<MambaLM&>(model),
-                  [&](const std::string&, const std::string&, auto* layer) {
-                    found = found || (layer->lora && !layer->lora->merged);
-                  });
+  for_each_target(model, [&](const std::string&, const std::string&, auto* layer) {
+    found = found || (layer->lora && !layer->lora->merged);
+  });
   return found;
 }
 
